@@ -1,0 +1,3 @@
+import { sluiceProject } from './vitest/project.ts'
+
+export default sluiceProject('tooling')
