@@ -1,4 +1,0 @@
-import { expect, it } from 'vitest'
-import { hello } from './index.js'
-
-it('works', () => expect(hello).toBe(1))
