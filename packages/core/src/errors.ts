@@ -27,7 +27,10 @@ export class SluiceError extends Error {
   readonly component: string
 
   constructor(message: string, options: SluiceErrorOptions) {
-    super(`[sluice:${options.component}] ${message}`, options.cause === undefined ? undefined : { cause: options.cause })
+    super(
+      `[sluice:${options.component}] ${message}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    )
     this.name = new.target.name
     this.retryable = options.retryable
     this.code = options.code
@@ -93,7 +96,11 @@ export class ValidationError extends SluiceError {
 
   constructor(component: string, summary: string, problems: readonly Problem[]) {
     const details = problems.map((p) => `${p.field}: ${p.message}`).join('; ')
-    super(details ? `${summary}: ${details}` : summary, { retryable: false, code: `${component}.invalid`, component })
+    super(details ? `${summary}: ${details}` : summary, {
+      retryable: false,
+      code: `${component}.invalid`,
+      component,
+    })
     this.problems = problems
   }
 }
@@ -133,7 +140,9 @@ export function isRetryError(error: unknown): boolean {
   if (error instanceof RetryError) return true
   if (typeof error !== 'object' || error === null) return false
   const candidate = error as { name?: unknown; _isRetryError?: unknown }
-  return candidate._isRetryError === true || candidate.name === 'RetryError' || candidate.name === 'TimeoutError'
+  return (
+    candidate._isRetryError === true || candidate.name === 'RetryError' || candidate.name === 'TimeoutError'
+  )
 }
 
 /** A readable one-line description of anything thrown. */
