@@ -1,0 +1,65 @@
+/**
+ * Per-key ordering (per-user ordering of SPEC's pipeline): items that share a key run one after
+ * another in their original order; items with different keys may run concurrently.
+ */
+
+/**
+ * Splits items into lanes by key. Lanes appear in the order their key first appears; items keep
+ * their order within a lane.
+ *
+ * @example
+ * groupIntoLanes(['a1', 'b1', 'a2'], (s) => s[0]) // [['a1', 'a2'], ['b1']]
+ */
+export function groupIntoLanes<T>(items: readonly T[], keyOf: (item: T) => string): T[][] {
+  const lanes = new Map<string, T[]>()
+  for (const item of items) {
+    const key = keyOf(item)
+    const lane = lanes.get(key)
+    if (lane === undefined) lanes.set(key, [item])
+    else lane.push(item)
+  }
+  return [...lanes.values()]
+}
+
+/**
+ * Runs every item: the items of one lane strictly one after another, up to `concurrency` lanes
+ * at a time, lanes started in array order.
+ *
+ * If `run` rejects (or throws), no further item or lane is started; the items already running
+ * in other lanes are awaited, then the returned promise rejects with the first error. Later
+ * errors from those in-flight items are dropped. Callers that must not stop on one item's
+ * failure should catch inside `run`.
+ *
+ * @param concurrency How many lanes may run at once: a whole number ≥ 1, or `Infinity`.
+ * @throws RangeError (as a rejection) when `concurrency` is invalid.
+ */
+export async function runLanes<T>(
+  lanes: readonly (readonly T[])[],
+  concurrency: number,
+  run: (item: T) => Promise<void>,
+): Promise<void> {
+  if (!(Number.isInteger(concurrency) || concurrency === Number.POSITIVE_INFINITY) || concurrency < 1) {
+    throw new RangeError(`concurrency must be a whole number ≥ 1 or Infinity, got ${concurrency}`)
+  }
+  let nextLane = 0
+  let failure: { error: unknown } | undefined
+
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && nextLane < lanes.length) {
+      const lane = lanes[nextLane++] ?? []
+      for (const item of lane) {
+        if (failure !== undefined) return
+        try {
+          await run(item)
+        } catch (error) {
+          failure ??= { error }
+          return
+        }
+      }
+    }
+  }
+
+  const workers = Math.min(concurrency, lanes.length)
+  await Promise.all(Array.from({ length: workers }, worker))
+  if (failure !== undefined) throw failure.error
+}
