@@ -1,4 +1,5 @@
 export * from './errors.js'
 export * from './events.js'
 export * from './manual-clock.js'
+export * from './policy/index.js'
 export * from './ports/index.js'

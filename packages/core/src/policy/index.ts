@@ -14,7 +14,7 @@ export {
   LARGE_BATCHES_FACTOR,
 } from './export-buffer.js'
 export { groupIntoLanes, runLanes } from './keyed-lanes.js'
-export type { ExportMetricName, MetricOperation, MetricsDeclaration, MetricUpdate } from './metrics.js'
+export type { ExportMetricName, MetricMethod, MetricsDeclaration } from './metrics.js'
 export {
   applyMetric,
   checkMetricUpdate,

@@ -5,7 +5,7 @@ import {
   checkMetricUpdate,
   EXPORT_METRIC_OPERATIONS,
   EXPORT_METRICS,
-  type MetricUpdate,
+  type MetricMethod,
   parseMetricsDeclaration,
   withExportMetrics,
 } from './metrics.js'
@@ -112,7 +112,7 @@ describe('checkMetricUpdate', () => {
   })
 
   it('throws TypeError for an operation that does not exist', () => {
-    expect(() => checkMetricUpdate(declared, 'rows', 'decrement' as MetricUpdate, 1)).toThrow(TypeError)
+    expect(() => checkMetricUpdate(declared, 'rows', 'decrement' as MetricMethod, 1)).toThrow(TypeError)
   })
 
   it('rejects an undeclared metric as metrics.unknown, listing the declared ones', () => {

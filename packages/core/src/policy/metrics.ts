@@ -1,3 +1,4 @@
+import type { MetricOperation } from '../ports/metrics-sink.js'
 /**
  * Plugin metrics (SPEC §3 `metrics`): the declaration a plugin exports
  * (`export const metrics = { name: 'sum' | 'max' | 'min' }`), the checks behind
@@ -7,10 +8,9 @@
 import { MetricsSinkError, ValidationError } from '../errors.js'
 
 /** How a metric's updates combine. */
-export type MetricOperation = 'sum' | 'max' | 'min'
 
 /** The `meta.metrics.<name>` method a plugin calls: `increment` for sum, `max`, `min`. */
-export type MetricUpdate = 'increment' | 'max' | 'min'
+export type MetricMethod = 'increment' | 'max' | 'min'
 
 /** A plugin's declared metrics, by name. */
 export type MetricsDeclaration = Readonly<Record<string, MetricOperation>>
@@ -18,7 +18,7 @@ export type MetricsDeclaration = Readonly<Record<string, MetricOperation>>
 const OPERATIONS: readonly MetricOperation[] = ['sum', 'max', 'min']
 
 /** The update method each operation supports. */
-const UPDATE_OF: Readonly<Record<MetricOperation, MetricUpdate>> = {
+const UPDATE_OF: Readonly<Record<MetricOperation, MetricMethod>> = {
   sum: 'increment',
   max: 'max',
   min: 'min',
@@ -79,7 +79,7 @@ export function parseMetricsDeclaration(value: unknown): Record<string, MetricOp
 export function checkMetricUpdate(
   declared: MetricsDeclaration,
   name: string,
-  update: MetricUpdate,
+  update: MetricMethod,
   value: unknown,
 ): void {
   const operation = Object.hasOwn(declared, name) ? declared[name] : undefined

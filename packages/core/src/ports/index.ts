@@ -56,7 +56,6 @@ export {
   type PostHogApiOptions,
   type Sandbox,
   type SandboxCapabilities,
-  type ScheduleFunction,
 } from './sandbox.js'
 export type { Sink } from './sink.js'
 export type { Storage, StorageCapabilities } from './storage.js'

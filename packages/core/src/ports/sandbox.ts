@@ -1,3 +1,4 @@
+import type { SchedulePeriod } from '../policy/time-units.js'
 import type { City } from './geoip.js'
 import type { LogLevel } from './log-sink.js'
 import type { MetricOperation } from './metrics-sink.js'
@@ -33,15 +34,12 @@ export const PLUGIN_FUNCTION_NAMES: readonly PluginFunctionName[] = [
   'getSettings',
 ]
 
-/** The scheduled functions. */
-export type ScheduleFunction = 'runEveryMinute' | 'runEveryHour' | 'runEveryDay'
-
 /** What a loaded plugin provides, detected without running `setupPlugin`. */
 export interface PluginCapabilities {
   /** Exported plugin functions. */
   functions: readonly PluginFunctionName[]
   /** Exported scheduled functions (a subset of `functions`). */
-  schedules: readonly ScheduleFunction[]
+  schedules: readonly SchedulePeriod[]
   /** Names of `export const jobs = { … }`. */
   jobs: readonly string[]
   /** `export const metrics = { … }`, operations lower-cased. */
