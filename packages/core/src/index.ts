@@ -1,5 +1,7 @@
+export * from './config/index.js'
 export * from './errors.js'
 export * from './events.js'
+export * from './manifest/index.js'
 export * from './manual-clock.js'
 export * from './policy/index.js'
 export * from './ports/index.js'
