@@ -1,0 +1,51 @@
+import type { Problem } from '../errors.js'
+import type { PluginEvent } from '../events.js'
+import { MAX_PAYLOAD_BYTES, utf8Length } from './plugin-host.js'
+
+/** A queue message decoded into an event, or the reason it cannot be processed. */
+export type DecodedEvent = { ok: true; event: PluginEvent } | { ok: false; reason: string }
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * Decodes an ingestion message (PluginEvent JSON) and checks it can go through the pipeline.
+ * Missing optional fields get their neutral values (`ip: null`, `site_url: ''`, `now` = receive time).
+ */
+export function decodeEvent(text: string, receivedAt: number): DecodedEvent {
+  const bytes = utf8Length(text)
+  if (bytes > MAX_PAYLOAD_BYTES) {
+    return { ok: false, reason: `event is ${bytes} bytes of JSON; the limit is ${MAX_PAYLOAD_BYTES}` }
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    return { ok: false, reason: `not valid JSON: ${(error as Error).message}` }
+  }
+  if (!isObject(value)) return { ok: false, reason: 'an event must be a JSON object' }
+  const problems: Problem[] = []
+  if (typeof value.uuid !== 'string' || value.uuid === '')
+    problems.push({ field: 'uuid', message: 'must be a non-empty string' })
+  if (typeof value.event !== 'string' || value.event === '')
+    problems.push({ field: 'event', message: 'must be a non-empty string' })
+  if (!Number.isInteger(value.team_id)) problems.push({ field: 'team_id', message: 'must be an integer' })
+  const distinctId = value.distinct_id
+  if (!(typeof distinctId === 'string' && distinctId !== '') && typeof distinctId !== 'number') {
+    problems.push({ field: 'distinct_id', message: 'must be a non-empty string or a number' })
+  }
+  for (const field of ['properties', '$set', '$set_once'] as const) {
+    if (value[field] !== undefined && value[field] !== null && !isObject(value[field])) {
+      problems.push({ field, message: 'must be an object' })
+    }
+  }
+  if (problems.length > 0) {
+    return { ok: false, reason: problems.map((p) => `${p.field} ${p.message}`).join('; ') }
+  }
+  const event = value as unknown as PluginEvent
+  event.distinct_id = String(distinctId)
+  if (typeof event.now !== 'string') event.now = new Date(receivedAt).toISOString()
+  if (event.ip === undefined) event.ip = null
+  if (typeof event.site_url !== 'string') event.site_url = ''
+  return { ok: true, event }
+}

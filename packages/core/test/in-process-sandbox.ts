@@ -1,0 +1,135 @@
+// Test double of the Sandbox port: "plugins" are objects of functions in this realm. Arguments
+// and results are copied (as the real sandbox copies across its boundary), lanes are honoured,
+// and `meta` is built over the PluginHost the way a sandbox must build it.
+import { isRetryError } from '../src/errors.js'
+import { parseMetricsDeclaration } from '../src/policy/index.js'
+import {
+  type CallOutcome,
+  type LaneCall,
+  type LoadedPlugin,
+  PLUGIN_FUNCTION_NAMES,
+  PluginCallError,
+  type PluginFailure,
+  type PluginHost,
+  type PluginInstance,
+  type PluginSource,
+  type Sandbox,
+} from '../src/ports/sandbox.js'
+
+// biome-ignore lint/suspicious/noExplicitAny: plugin modules are untyped user code
+export type TestPluginModule = Record<string, any>
+
+/** Builds the plugin-facing `meta` over a host, as every sandbox must. */
+export function buildMeta(host: PluginHost, jobNames: readonly string[], global: Record<string, unknown>) {
+  const jobs: Record<string, (payload: unknown) => unknown> = {}
+  for (const name of jobNames) {
+    jobs[name] = (payload) => ({
+      runNow: () => host.enqueueJob(name, payload, { kind: 'now' }),
+      runIn: (amount: number, unit: string) => host.enqueueJob(name, payload, { kind: 'in', amount, unit }),
+      runAt: (date: Date) => host.enqueueJob(name, payload, { kind: 'at', date: date.getTime() }),
+    })
+  }
+  const metrics = new Proxy(
+    {},
+    {
+      get: (_target, name) => ({
+        increment: (value: unknown) => host.updateMetric(String(name), 'increment', value),
+        max: (value: unknown) => host.updateMetric(String(name), 'max', value),
+        min: (value: unknown) => host.updateMetric(String(name), 'min', value),
+      }),
+    },
+  )
+  return {
+    config: host.config,
+    attachments: host.attachments,
+    global,
+    cache: host.cache,
+    storage: host.storage,
+    utils: { cursor: host.cursor },
+    jobs,
+    metrics,
+    geoip: { locate: (ip: string) => host.locateIp(ip) },
+    posthog: {
+      capture: (event: string, properties?: Record<string, unknown>) => host.capture(event, properties),
+    },
+  }
+}
+
+const toFailure = (error: unknown): PluginFailure => ({
+  name: error instanceof Error ? error.name : 'Error',
+  message: error instanceof Error ? error.message : String(error),
+  retry: isRetryError(error),
+  timeout: false,
+})
+
+/** A sandbox over in-realm modules, keyed by plugin name. */
+export function createInProcessSandbox(
+  modules: Record<string, TestPluginModule>,
+): Sandbox & { loads: number } {
+  const sandbox = {
+    loads: 0,
+    capabilities: { isolation: 'none', enforcesTimeouts: false, enforcesMemoryLimit: false } as const,
+    async load(source: PluginSource): Promise<LoadedPlugin> {
+      const module = modules[source.name]
+      if (!module) throw new Error(`no test module named ${source.name}`)
+      sandbox.loads += 1
+      const functions = PLUGIN_FUNCTION_NAMES.filter((fn) => typeof module[fn] === 'function')
+      const jobNames = Object.keys(module.jobs ?? {})
+      return {
+        capabilities: {
+          functions,
+          schedules: functions.filter((fn) => fn.startsWith('runEvery')) as never,
+          jobs: jobNames,
+          metrics: parseMetricsDeclaration(module.metrics),
+        },
+        async instantiate(host): Promise<PluginInstance> {
+          const global: Record<string, unknown> = {}
+          const meta = buildMeta(host, jobNames, global)
+          let disposed = false
+          const invoke = async (fn: string, args: readonly unknown[]) => {
+            if (disposed) throw new Error('instance disposed')
+            const target = fn.startsWith('jobs.') ? module.jobs?.[fn.slice(5)] : module[fn]
+            const copied = structuredClone(args)
+            return structuredClone(await target(...copied, meta))
+          }
+          return {
+            async call(fn, args) {
+              try {
+                return await invoke(fn, args)
+              } catch (error) {
+                throw new PluginCallError(fn, toFailure(error))
+              }
+            },
+            async callEach(fn, calls: readonly LaneCall[]) {
+              const outcomes: CallOutcome[] = new Array(calls.length)
+              const lanes = new Map<string, number[]>()
+              calls.forEach((call, index) => {
+                const list = lanes.get(call.lane) ?? []
+                list.push(index)
+                lanes.set(call.lane, list)
+              })
+              await Promise.all(
+                [...lanes.values()].map(async (indexes) => {
+                  for (const index of indexes) {
+                    try {
+                      outcomes[index] = { ok: true, value: await invoke(fn, (calls[index] as LaneCall).args) }
+                    } catch (error) {
+                      outcomes[index] = { ok: false, failure: toFailure(error) }
+                    }
+                  }
+                }),
+              )
+              return outcomes
+            },
+            async dispose() {
+              disposed = true
+            },
+          }
+        },
+        async dispose() {},
+      }
+    },
+    async close() {},
+  }
+  return sandbox
+}
