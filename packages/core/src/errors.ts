@@ -149,6 +149,15 @@ export function isRetryError(error: unknown): boolean {
 export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message ? `${error.name}: ${error.message}` : error.name
   if (typeof error === 'string') return error
+  // Errors from another realm (a sandbox) arrive as plain `{ name, message }` data.
+  if (
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as { message?: unknown }).message === 'string'
+  ) {
+    const { name, message } = error as { name?: unknown; message: string }
+    return `${typeof name === 'string' && name ? name : 'Error'}: ${message}`
+  }
   try {
     return JSON.stringify(error) ?? String(error)
   } catch {

@@ -1,5 +1,5 @@
 /** Where a dead letter came from. */
-export type DeadLetterSource = 'ingestion' | 'export-events' | 'webhook' | 'capture' | 'sink'
+export type DeadLetterSource = 'ingestion' | 'export-events' | 'webhook' | 'capture' | 'sink' | 'job'
 
 /** Something Sluice could not process, kept with its reason for inspection and replay. */
 export interface NewDeadLetter {
