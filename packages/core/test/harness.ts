@@ -1,7 +1,9 @@
 import { createManualClock } from '../src/manual-clock.js'
+import type { Fetch } from '../src/ports/fetch.js'
 import type { QueueMessage } from '../src/ports/queue.js'
 import { createCapture, createCaptureDepth } from '../src/runtime/capture.js'
 import { createConfigManager } from '../src/runtime/config-manager.js'
+import { createJobRunner } from '../src/runtime/job-runner.js'
 import { createPipeline } from '../src/runtime/pipeline.js'
 import { createTelemetry } from '../src/runtime/telemetry.js'
 import {
@@ -20,7 +22,10 @@ import { createInProcessSandbox, type TestPluginModule } from './in-process-sand
 export const INGESTION = 'events_in'
 
 /** Core's runtime over port doubles and the in-process sandbox, on a manual clock. */
-export function createTestRuntime(modules: Record<string, TestPluginModule>) {
+export function createTestRuntime(
+  modules: Record<string, TestPluginModule>,
+  options: { fetch?: Fetch } = {},
+) {
   const clock = createManualClock(Date.UTC(2026, 10, 21, 12, 0, 0))
   const cache = createCacheDouble()
   const storage = createStorageDouble()
@@ -61,6 +66,15 @@ export function createTestRuntime(modules: Record<string, TestPluginModule>) {
     telemetry,
     captureDepth,
   })
+  const jobs = createJobRunner({
+    clock,
+    jobQueue,
+    configs,
+    deadLetters,
+    telemetry,
+    owner: 'test',
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  })
 
   let offset = 0
   const messages = (events: readonly unknown[]): QueueMessage[] =>
@@ -86,6 +100,7 @@ export function createTestRuntime(modules: Record<string, TestPluginModule>) {
     telemetry,
     configs,
     pipeline,
+    jobs,
     /** Installs a test module as a plugin and enables a config of it for a team. */
     async install(
       name: string,

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createTestRuntime, event } from '../../test/harness.js'
 import { RetryError } from '../errors.js'
-import { createJobRunner } from './job-runner.js'
 
 describe('setupPlugin', () => {
   it('keeps a config out of the pipeline until setup succeeds, retrying RetryError durably after 5 s', async () => {
@@ -27,16 +26,8 @@ describe('setupPlugin', () => {
       runAt: rt.clock.now() + 5_000,
       attempt: 1,
     })
-    const runner = createJobRunner({
-      clock: rt.clock,
-      jobQueue: rt.jobQueue,
-      configs: rt.configs,
-      deadLetters: rt.deadLetters,
-      telemetry: rt.telemetry,
-      owner: 'me',
-    })
     rt.clock.advance(5_000)
-    await runner.runDue()
+    await rt.jobs.runDue()
     expect(setups).toBe(2)
     expect(rt.configs.get(config.id)?.status).toBe('ready')
     await rt.run([event()])
@@ -70,18 +61,10 @@ describe('setupPlugin', () => {
     })
     const { config } = await rt.install('never')
     await rt.configs.reconcile()
-    const runner = createJobRunner({
-      clock: rt.clock,
-      jobQueue: rt.jobQueue,
-      configs: rt.configs,
-      deadLetters: rt.deadLetters,
-      telemetry: rt.telemetry,
-      owner: 'me',
-    })
     for (const delay of [5_000, 10_000, 20_000, 40_000, 80_000]) {
       expect((await rt.registry.getConfig(config.id))?.enabled).toBe(true)
       rt.clock.advance(delay)
-      await runner.runDue()
+      await rt.jobs.runDue()
     }
     const stored = await rt.registry.getConfig(config.id)
     expect(stored?.enabled).toBe(false)

@@ -2,21 +2,9 @@ import { describe, expect, it } from 'vitest'
 import { createTestRuntime, event } from '../../test/harness.js'
 import { RetryError } from '../errors.js'
 import type { Fetch, FetchRequest } from '../ports/fetch.js'
-import { createJobRunner } from './job-runner.js'
 
-function withRunner(modules: Parameters<typeof createTestRuntime>[0], fetch?: Fetch) {
-  const rt = createTestRuntime(modules)
-  const runner = createJobRunner({
-    clock: rt.clock,
-    jobQueue: rt.jobQueue,
-    configs: rt.configs,
-    deadLetters: rt.deadLetters,
-    telemetry: rt.telemetry,
-    owner: 'me',
-    ...(fetch ? { fetch } : {}),
-  })
-  return { ...rt, runner }
-}
+const withRunner = (modules: Parameters<typeof createTestRuntime>[0], fetch?: Fetch) =>
+  createTestRuntime(modules, fetch ? { fetch } : {})
 
 const fakeFetch = (statuses: number[]): Fetch & { requests: FetchRequest[] } => {
   const requests: FetchRequest[] = []
@@ -53,11 +41,11 @@ describe('plugin jobs', () => {
     await rt.install('scheduler')
     await rt.configs.reconcile()
     await rt.run([event()])
-    expect(await rt.runner.runDue()).toBe(0)
+    expect(await rt.jobs.runDue()).toBe(0)
     rt.clock.advance(119_999)
-    expect(await rt.runner.runDue()).toBe(0)
+    expect(await rt.jobs.runDue()).toBe(0)
     rt.clock.advance(1)
-    expect(await rt.runner.runDue()).toBe(1)
+    expect(await rt.jobs.runDue()).toBe(1)
     expect(payloads).toEqual([{ n: 1 }])
     expect(await rt.jobQueue.count()).toBe(0)
   })
@@ -81,7 +69,7 @@ describe('plugin jobs', () => {
     ])
     for (const delay of [0, 5_000, 10_000, 20_000, 40_000, 80_000]) {
       rt.clock.advance(delay)
-      expect(await rt.runner.runDue()).toBe(1)
+      expect(await rt.jobs.runDue()).toBe(1)
     }
     expect(calls).toBe(6)
     expect(await rt.jobQueue.count()).toBe(0)
@@ -102,7 +90,7 @@ describe('exportEvents', () => {
     await rt.run([event(), event()])
     await rt.run([event()])
     rt.clock.advance(10_000)
-    await rt.runner.runDue()
+    await rt.jobs.runDue()
     expect(calls).toEqual([3])
     await rt.telemetry.flush()
     expect(rt.metricsSink.values.get(`${config.id}/events_delivered_successfully`)).toBe(3)
@@ -122,12 +110,12 @@ describe('exportEvents', () => {
     await rt.configs.reconcile()
     await rt.run([event({ event: 'lost?' })])
     rt.clock.advance(10_000)
-    await rt.runner.runDue()
+    await rt.jobs.runDue()
     for (const delay of [6_000, 12_000, 24_000]) {
       rt.clock.advance(delay - 1)
-      expect(await rt.runner.runDue()).toBe(0)
+      expect(await rt.jobs.runDue()).toBe(0)
       rt.clock.advance(1)
-      expect(await rt.runner.runDue()).toBe(1)
+      expect(await rt.jobs.runDue()).toBe(1)
     }
     expect(calls).toBe(4)
     expect(rt.deadLetters.entries).toHaveLength(1)
@@ -161,16 +149,16 @@ describe('webhooks', () => {
     await rt.install('hook')
     await rt.configs.reconcile()
     await rt.run([event({ event: 'ok' })])
-    await rt.runner.runDue()
+    await rt.jobs.runDue()
     expect(fetch.requests.map((r) => [r.method, r.url, r.body])).toEqual([
       ['PUT', 'https://hooks.example.com/in', 'ok'],
     ])
     await rt.run([event({ event: 'doomed' })])
-    await rt.runner.runDue()
+    await rt.jobs.runDue()
     rt.clock.advance(5_000)
-    await rt.runner.runDue()
+    await rt.jobs.runDue()
     rt.clock.advance(30_000)
-    await rt.runner.runDue()
+    await rt.jobs.runDue()
     expect(fetch.requests).toHaveLength(4)
     expect(rt.deadLetters.entries.map((e) => [e.source, e.reason])).toEqual([
       ['webhook', 'PUT https://hooks.example.com/in answered 503 Service Unavailable (after 3 tries)'],
@@ -193,9 +181,9 @@ describe('onEvent retries', () => {
     await rt.configs.reconcile()
     await rt.run([event()])
     rt.clock.advance(5_000)
-    await rt.runner.runDue()
+    await rt.jobs.runDue()
     rt.clock.advance(10_000)
-    await rt.runner.runDue()
+    await rt.jobs.runDue()
     expect(calls).toBe(3)
     expect(await rt.jobQueue.count()).toBe(0)
   })
