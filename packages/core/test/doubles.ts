@@ -2,13 +2,15 @@
 // (which depends on core, so core cannot use them); these hold just enough behaviour for the runtime.
 import { RegistryError } from '../src/errors.js'
 import type { ProcessedPluginEvent } from '../src/events.js'
+import type { Bus } from '../src/ports/bus.js'
 import type { Cache } from '../src/ports/cache.js'
 import type { Clock } from '../src/ports/clock.js'
 import type { DeadLetter, DeadLetterStore } from '../src/ports/dead-letter.js'
 import type { Job, JobQueue } from '../src/ports/job-queue.js'
+import type { Lock } from '../src/ports/lock.js'
 import type { LogEntry, LogSink } from '../src/ports/log-sink.js'
 import type { MetricsSink } from '../src/ports/metrics-sink.js'
-import type { QueueRecord, QueueTransport } from '../src/ports/queue.js'
+import type { BatchHandler, QueueRecord, QueueTransport } from '../src/ports/queue.js'
 import type { AttachmentRecord, PluginConfigRecord, PluginRecord, Registry } from '../src/ports/registry.js'
 import type { Sink } from '../src/ports/sink.js'
 import type { Storage } from '../src/ports/storage.js'
@@ -247,13 +249,58 @@ export function createSinkDouble(): Sink & { events: ProcessedPluginEvent[]; fai
   return sink
 }
 
-export function createQueueDouble(): QueueTransport & { produced: Map<string, QueueRecord[]> } {
+export function createQueueDouble(): QueueTransport & {
+  produced: Map<string, QueueRecord[]>
+  consumers: { topic: string; group: string; handler: BatchHandler; stopped: boolean }[]
+} {
   const produced = new Map<string, QueueRecord[]>()
+  const consumers: { topic: string; group: string; handler: BatchHandler; stopped: boolean }[] = []
   return {
     produced,
+    consumers,
     capabilities: { orderedByKey: true, redelivers: false, sharedConsumption: false, durable: false },
     produce: async (topic, records) => void produced.set(topic, [...(produced.get(topic) ?? []), ...records]),
-    consume: async () => ({ stop: async () => {} }),
+    consume: async (topic, options, handler) => {
+      const consumer = { topic, group: options.group, handler, stopped: false }
+      consumers.push(consumer)
+      return {
+        stop: async () => {
+          consumer.stopped = true
+        },
+      }
+    },
     close: async () => {},
+  }
+}
+
+export function createBusDouble(): Bus {
+  const handlers = new Map<string, Set<(message: string) => void>>()
+  return {
+    capabilities: { sharedAcrossInstances: false },
+    publish: async (channel, message) => {
+      for (const handler of handlers.get(channel) ?? []) handler(message)
+    },
+    subscribe: async (channel, handler) => {
+      const set = handlers.get(channel) ?? new Set()
+      set.add(handler)
+      handlers.set(channel, set)
+      return async () => void set.delete(handler)
+    },
+  }
+}
+
+export function createLockDouble(): Lock {
+  const held = new Map<string, string>()
+  return {
+    capabilities: { sharedAcrossInstances: false },
+    acquire: async (name, owner) => {
+      if (held.has(name) && held.get(name) !== owner) return false
+      held.set(name, owner)
+      return true
+    },
+    release: async (name, owner) => {
+      if (held.get(name) === owner) held.delete(name)
+    },
+    holder: async (name) => held.get(name) ?? null,
   }
 }

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest'
+import {
+  createBusDouble,
+  createCacheDouble,
+  createDeadLetterDouble,
+  createJobQueueDouble,
+  createLockDouble,
+  createLogSinkDouble,
+  createMetricsSinkDouble,
+  createQueueDouble,
+  createRegistryDouble,
+  createSinkDouble,
+  createStorageDouble,
+} from '../../test/doubles.js'
+import { event } from '../../test/harness.js'
+import { createInProcessSandbox } from '../../test/in-process-sandbox.js'
+import { createManualClock } from '../manual-clock.js'
+import { createSluiceRuntime } from './runtime.js'
+
+function compose() {
+  const clock = createManualClock(Date.UTC(2026, 10, 21))
+  const lifecycle: string[] = []
+  const queue = createQueueDouble()
+  const sink = createSinkDouble()
+  const registry = createRegistryDouble(clock)
+  const logSink = createLogSinkDouble()
+  const runtime = createSluiceRuntime({
+    clock,
+    queue,
+    sinks: [sink],
+    cache: createCacheDouble(),
+    storage: createStorageDouble(),
+    jobQueue: createJobQueueDouble(),
+    lock: createLockDouble(),
+    bus: createBusDouble(),
+    registry,
+    logSink,
+    metricsSink: createMetricsSinkDouble(),
+    deadLetters: createDeadLetterDouble(clock),
+    sandbox: createInProcessSandbox({
+      upper: {
+        setupPlugin: (meta: { config: { suffix?: string } }) =>
+          void lifecycle.push(`setup ${meta.config.suffix ?? ''}`),
+        teardownPlugin: () => void lifecycle.push('teardown'),
+        processEvent: (e: { event: string }, meta: { config: { suffix?: string } }) => ({
+          ...e,
+          event: `${e.event.toUpperCase()}${meta.config.suffix ?? ''}`,
+        }),
+      },
+    }),
+    instanceId: 'one',
+    newUuid: () => 'new-uuid',
+    ingestionTopic: 'in',
+    consumerGroup: 'workers',
+  })
+  return { clock, lifecycle, queue, sink, registry, logSink, runtime }
+}
+
+describe('createSluiceRuntime', () => {
+  it('loads configs, then consumes the ingestion topic through the pipeline into the sinks', async () => {
+    const { queue, sink, registry, runtime, lifecycle } = compose()
+    const plugin = await registry.createPlugin({
+      name: 'upper',
+      version: 'v1',
+      files: { 'plugin.json': '{"name":"upper","config":[{"key":"suffix"}]}', 'index.js': '' },
+    })
+    await registry.createConfig({
+      pluginId: plugin.id,
+      teamId: 1,
+      enabled: true,
+      order: 1,
+      config: { suffix: '!' },
+    })
+    await runtime.start()
+    expect(lifecycle).toEqual(['setup !'])
+    expect(queue.consumers.map((c) => [c.topic, c.group])).toEqual([['in', 'workers']])
+    await queue.consumers[0]?.handler([
+      { id: '0', key: '1:user-1', value: JSON.stringify(event()), deliveryAttempt: 1 },
+    ])
+    expect(sink.events.map((e) => e.event)).toEqual(['PAGEVIEW!'])
+    await runtime.stop()
+  })
+
+  it('reloads a changed config on every instance when a change is announced', async () => {
+    const { queue, sink, registry, runtime, lifecycle } = compose()
+    const plugin = await registry.createPlugin({
+      name: 'upper',
+      version: 'v1',
+      files: { 'plugin.json': '{"name":"upper","config":[{"key":"suffix"}]}', 'index.js': '' },
+    })
+    const config = await registry.createConfig({
+      pluginId: plugin.id,
+      teamId: 1,
+      enabled: true,
+      order: 1,
+      config: { suffix: '!' },
+    })
+    await runtime.start()
+    await registry.updateConfig(config.id, { config: { suffix: '?' } })
+    await runtime.announceConfigChange()
+    await runtime.configs.reconcile()
+    expect(lifecycle).toEqual(['setup !', 'teardown', 'setup ?'])
+    await queue.consumers[0]?.handler([
+      { id: '1', key: null, value: JSON.stringify(event()), deliveryAttempt: 1 },
+    ])
+    expect(sink.events.map((e) => e.event)).toEqual(['PAGEVIEW?'])
+    await runtime.stop()
+  })
+
+  it('stops gracefully: stops consuming, tears configs down, flushes logs', async () => {
+    const { queue, registry, runtime, lifecycle, logSink } = compose()
+    const plugin = await registry.createPlugin({
+      name: 'upper',
+      version: 'v1',
+      files: { 'plugin.json': '{"name":"upper","config":[{"key":"suffix"}]}', 'index.js': '' },
+    })
+    await registry.createConfig({ pluginId: plugin.id, teamId: 1, enabled: true, order: 1, config: {} })
+    await runtime.start()
+    runtime.telemetry.log({
+      configId: 1,
+      teamId: 1,
+      level: 'info',
+      source: 'system',
+      message: 'pending line',
+    })
+    await runtime.stop()
+    expect(queue.consumers[0]?.stopped).toBe(true)
+    expect(lifecycle).toEqual(['setup ', 'teardown'])
+    expect(logSink.entries.map((e) => e.message)).toContain('pending line')
+    expect(runtime.scheduler.isLeader()).toBe(false)
+  })
+})
