@@ -7,7 +7,9 @@ export interface CacheCapabilities {
 /**
  * Port: a Redis-shaped cache of strings and lists. Keys arrive already namespaced; JSON
  * serialisation and the plugin-facing `meta.cache` contract are derived by core.
- * Expired keys behave exactly like missing ones.
+ * Expired keys behave exactly like missing ones. List operations on a string key, and `incr` on a
+ * list or a non-integer, reject with a non-retryable `CacheError` (`cache.wrong_type`,
+ * `cache.not_an_integer`); `get` of a list key returns null.
  */
 export interface Cache {
   readonly capabilities: CacheCapabilities
@@ -15,11 +17,11 @@ export interface Cache {
   get(key: string): Promise<string | null>
   /** The strings at `keys`, in the same order (null where missing). */
   getMany(keys: readonly string[]): Promise<(string | null)[]>
-  /** Sets `key`; a positive `ttlSeconds` expires it, none keeps it until overwritten. */
+  /** Sets `key`; a positive `ttlSeconds` expires it; none, 0 or less keeps it until overwritten. */
   set(key: string, value: string, ttlSeconds?: number): Promise<void>
   /** Adds `by` to the integer at `key` (missing counts as 0) and returns the result. Keeps the TTL. */
   incr(key: string, by: number): Promise<number>
-  /** Sets a TTL on an existing key; false when the key does not exist. */
+  /** Sets a TTL on an existing key (0 or less deletes it, as in Redis); false when the key does not exist. */
   expire(key: string, ttlSeconds: number): Promise<boolean>
   /** Deletes keys; returns how many existed. */
   del(keys: readonly string[]): Promise<number>

@@ -14,7 +14,7 @@ export interface NewDeadLetter {
 
 /** A stored dead letter. */
 export interface DeadLetter extends NewDeadLetter {
-  /** Unique; ids sort in insertion order. */
+  /** Unique; ids sort in insertion order as plain strings (code-unit order), e.g. zero-padded. */
   id: string
   /** Epoch ms. */
   createdAt: number
@@ -40,6 +40,7 @@ export interface DeadLetterStore {
   put(entries: readonly NewDeadLetter[]): Promise<string[]>
   /** Oldest first. */
   list(query?: DeadLetterQuery): Promise<DeadLetter[]>
+  /** Null for an unknown id, malformed ones included; never throws for the id's shape. */
   get(id: string): Promise<DeadLetter | null>
   /** Removes entries (after a successful replay); returns how many existed. */
   delete(ids: readonly string[]): Promise<number>

@@ -34,7 +34,11 @@ export interface ClaimOptions {
   limit: number
   /** The claimer; only it may settle the jobs while the lease lasts. */
   owner: string
-  /** How long the jobs stay leased; an unsettled job becomes claimable again after it (crash recovery). */
+  /**
+   * How long the jobs stay leased: until `now + leaseMs`, compared with the `now` of later claims.
+   * An unsettled job becomes claimable again after it (crash recovery); until another owner claims
+   * it, the expired lease stays with its holder, so a slow job that finishes late still completes.
+   */
   leaseMs: number
 }
 
@@ -54,9 +58,9 @@ export interface JobQueue {
   readonly capabilities: JobQueueCapabilities
   /** Stores the jobs and returns their ids, in order. */
   enqueue(jobs: readonly NewJob[]): Promise<string[]>
-  /** Leases up to `limit` due jobs, earliest `runAt` first, skipping jobs leased by others. */
+  /** Leases up to `limit` due jobs, earliest `runAt` first, skipping leased jobs (the claimer's own too). */
   claim(options: ClaimOptions): Promise<Job[]>
-  /** Removes a finished job. False when `owner` no longer holds the lease (the job is not removed). */
+  /** Removes a finished job. False when another owner has claimed the job since (it is not removed). */
   complete(id: string, owner: string): Promise<boolean>
   /** Releases a job to run again at `runAt` with the given attempt count. False when the lease was lost. */
   reschedule(id: string, owner: string, runAt: number, attempt: number): Promise<boolean>

@@ -10,7 +10,10 @@ export interface LockCapabilities {
  */
 export interface Lock {
   readonly capabilities: LockCapabilities
-  /** Takes the lock, or renews it when `owner` already holds it. True when `owner` holds it afterwards. */
+  /**
+   * Takes the lock, or renews it when `owner` already holds it. True when `owner` holds it
+   * afterwards. `ttlMs` must be positive (otherwise a non-retryable `LockError`).
+   */
   acquire(name: string, owner: string, ttlMs: number): Promise<boolean>
   /** Gives the lock up if `owner` holds it; otherwise does nothing. */
   release(name: string, owner: string): Promise<void>

@@ -11,7 +11,7 @@ export interface MetricUpdate {
 
 /** Port: plugin metrics (declared and automatic) per config. */
 export interface MetricsSink {
-  /** Applies the updates: `sum` adds, `max`/`min` keep the extreme. */
+  /** Applies the updates: `sum` adds (from 0), `max`/`min` keep the extreme (the first one sets it). */
   update(updates: readonly MetricUpdate[]): Promise<void>
   /** Current values of a config's metrics. */
   read(configId: number): Promise<Record<string, number>>

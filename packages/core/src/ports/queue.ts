@@ -14,7 +14,7 @@ export interface QueueRecord {
 export interface QueueMessage extends QueueRecord {
   /** Transport-specific identity of this message (offset, ack id, …), unique within the topic. */
   id: string
-  /** 1 on first delivery, then one more on every redelivery (where the transport knows). */
+  /** 1 on first delivery, then one more on every redelivery (transports with `redelivers` must count). */
   deliveryAttempt: number
 }
 
@@ -32,7 +32,10 @@ export interface QueueCapabilities {
 
 /** How to consume a topic. */
 export interface ConsumeOptions {
-  /** Consumer group (Kafka group id, Pub/Sub subscription): consumers of one group share the work. */
+  /**
+   * Consumer group (Kafka group id, Pub/Sub subscription): consumers of one group share the work.
+   * A group consuming a topic for the first time receives records produced before it started.
+   */
   group: string
   /**
    * Upper bound on the messages handed to one handler call.
@@ -42,7 +45,7 @@ export interface ConsumeOptions {
 }
 
 /**
- * Processes one batch. Resolving acknowledges every message of the batch (the transport may then
+ * Processes one batch (never an empty one). Resolving acknowledges every message of the batch (the transport may then
  * commit them); rejecting acknowledges none, so they are delivered again. A transport may run
  * several handler calls at once (one per partition, say) but, with `orderedByKey`, never two that
  * hold messages of the same key.
@@ -51,7 +54,10 @@ export type BatchHandler = (messages: readonly QueueMessage[]) => Promise<void>
 
 /** A running consumer. */
 export interface QueueSubscription {
-  /** Stops fetching, waits for handler calls in flight to settle (and their acks), then resolves. */
+  /**
+   * Stops fetching, waits for handler calls in flight to settle (and their acks), then resolves.
+   * Idempotent. Never await it from inside the handler: it waits for that very handler.
+   */
   stop(): Promise<void>
 }
 

@@ -34,7 +34,7 @@ export interface PluginConfigRecord {
   /** Validated values, secrets included; never returned to clients unmasked. */
   config: Readonly<Record<string, unknown>>
   error: PluginConfigError | null
-  /** Incremented by every update: lets instances reload only what changed. */
+  /** 1 on creation, incremented by every update (even an empty one): lets instances reload only what changed. */
   revision: number
   createdAt: number
   updatedAt: number
@@ -68,7 +68,10 @@ export interface ConfigFilter {
  */
 export interface Registry {
   createPlugin(plugin: NewPlugin): Promise<PluginRecord>
-  /** Replaces name, version and files; rejects if the plugin does not exist. */
+  /**
+   * Replaces name, version and files; rejects if the plugin does not exist. Config revisions are
+   * not bumped: instances notice the new `version` themselves.
+   */
   updatePlugin(id: number, plugin: NewPlugin): Promise<PluginRecord>
   getPlugin(id: number): Promise<PluginRecord | null>
   /** Every plugin, by id. */
@@ -88,6 +91,7 @@ export interface Registry {
 
   /** Creates or replaces the attachment `key` of a config, and increments the config's revision. */
   putAttachment(attachment: AttachmentRecord): Promise<void>
+  /** Ordered by key. */
   listAttachments(configId: number): Promise<AttachmentRecord[]>
   /** Increments the config's revision when something was removed. */
   deleteAttachment(configId: number, key: string): Promise<boolean>

@@ -12,9 +12,9 @@ export interface StorageCapabilities {
  */
 export interface Storage {
   readonly capabilities: StorageCapabilities
-  /** The JSON text at `key`, or null. */
+  /** The JSON text at `key` (equal in value to what was set; whitespace and key order may differ), or null. */
   get(scope: string, key: string): Promise<string | null>
-  /** Creates or replaces. */
+  /** Creates or replaces. Rejects with a non-retryable `StorageError` when `value` is not JSON text. */
   set(scope: string, key: string, value: string): Promise<void>
   /** Removes the key; missing keys are fine. */
   delete(scope: string, key: string): Promise<void>
