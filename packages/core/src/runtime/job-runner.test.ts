@@ -96,6 +96,28 @@ describe('exportEvents', () => {
     expect(rt.metricsSink.values.get(`${config.id}/events_delivered_successfully`)).toBe(3)
   })
 
+  it('splits merged events at exportEventsBufferBytes, never passing it except for one oversized event', async () => {
+    const batches: unknown[][] = []
+    const rt = withRunner({ exporter: { exportEvents: (events: unknown[]) => void batches.push(events) } })
+    await rt.install('exporter', { config: { exportEventsBufferBytes: 600 } })
+    await rt.configs.reconcile()
+    await rt.run([
+      event(),
+      event(),
+      event(),
+      event(),
+      event({ properties: { big: 'x'.repeat(700) } }),
+      event(),
+    ])
+    await rt.jobs.runDue()
+    expect(batches.flat()).toHaveLength(6)
+    expect(batches.length).toBeGreaterThan(2)
+    for (const batch of batches) {
+      const bytes = batch.reduce<number>((sum, e) => sum + JSON.stringify(e).length, 0)
+      expect(bytes <= 600 || batch.length === 1).toBe(true)
+    }
+  })
+
   it('retries a RetryError batch after 6, 12 and 24 s, then moves it to the dead-letter store', async () => {
     let calls = 0
     const rt = withRunner({

@@ -2,6 +2,8 @@ import { describeError } from '../errors.js'
 import type { ProcessedPluginEvent } from '../events.js'
 import {
   EXPORT_EVENTS_RETRY_POLICY,
+  ExportBuffer,
+  type ExportBufferOptions,
   nextRetry,
   ON_EVENT_RETRY_POLICY,
   type RetryPolicy,
@@ -153,23 +155,12 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   const exportMetric = (config: LiveConfig, name: string, value: number) =>
     telemetry.recordMetric({ configId: config.id, name, operation: 'sum', value })
 
-  /** Splits events into batches of at most `maxBytes` of JSON; a larger single event goes alone. */
-  const chunk = (events: ProcessedPluginEvent[], maxBytes: number) => {
-    const chunks: ProcessedPluginEvent[][] = []
-    let current: ProcessedPluginEvent[] = []
-    let bytes = 0
-    for (const event of events) {
-      const size = utf8Length(JSON.stringify(event))
-      if (current.length > 0 && bytes + size > maxBytes) {
-        chunks.push(current)
-        current = []
-        bytes = 0
-      }
-      current.push(event)
-      bytes += size
-    }
-    if (current.length > 0) chunks.push(current)
-    return chunks
+  /** Splits events the way the export buffer flushes them (SPEC §2.1): at the byte limit, an oversized event alone. */
+  const chunk = (events: readonly ProcessedPluginEvent[], settings: ExportBufferOptions) => {
+    const buffer = new ExportBuffer<ProcessedPluginEvent>(settings)
+    const now = clock.now()
+    const batches = events.flatMap((event) => buffer.add(event, utf8Length(JSON.stringify(event)), now))
+    return [...batches, ...buffer.drain()]
   }
 
   const runExports = async (config: LiveConfig | undefined, jobs: Job[]) => {
@@ -191,7 +182,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     const attempt = jobs[0]?.attempt ?? 0
     const retries: Parameters<JobQueue['enqueue']>[0][number][] = []
     const dead: NewDeadLetter[] = []
-    for (const batch of chunk(events, config.exportSettings.maxBytes)) {
+    for (const batch of chunk(events, config.exportSettings)) {
       try {
         await config.instance.call('exportEvents', [batch])
         exportMetric(config, 'events_delivered_successfully', batch.length)
