@@ -2,7 +2,7 @@
 // and results are copied (as the real sandbox copies across its boundary), lanes are honoured,
 // and `meta` is built over the PluginHost the way a sandbox must build it.
 import { isRetryError } from '../src/errors.js'
-import { parseMetricsDeclaration } from '../src/policy/index.js'
+import { groupIntoLanes, parseMetricsDeclaration, runLanes } from '../src/policy/index.js'
 import {
   type CallOutcome,
   type LaneCall,
@@ -102,23 +102,14 @@ export function createInProcessSandbox(
             },
             async callEach(fn, calls: readonly LaneCall[]) {
               const outcomes: CallOutcome[] = new Array(calls.length)
-              const lanes = new Map<string, number[]>()
-              calls.forEach((call, index) => {
-                const list = lanes.get(call.lane) ?? []
-                list.push(index)
-                lanes.set(call.lane, list)
+              const lanes = groupIntoLanes([...calls.keys()], (index) => (calls[index] as LaneCall).lane)
+              await runLanes(lanes, Math.max(1, lanes.length), async (index) => {
+                try {
+                  outcomes[index] = { ok: true, value: await invoke(fn, (calls[index] as LaneCall).args) }
+                } catch (error) {
+                  outcomes[index] = { ok: false, failure: toFailure(error) }
+                }
               })
-              await Promise.all(
-                [...lanes.values()].map(async (indexes) => {
-                  for (const index of indexes) {
-                    try {
-                      outcomes[index] = { ok: true, value: await invoke(fn, (calls[index] as LaneCall).args) }
-                    } catch (error) {
-                      outcomes[index] = { ok: false, failure: toFailure(error) }
-                    }
-                  }
-                }),
-              )
               return outcomes
             },
             async dispose() {
