@@ -1,6 +1,6 @@
 /** What a cache guarantees. */
 export interface CacheCapabilities {
-  /** Values and lists written by one process are seen by every other process. */
+  /** Values and lists written by one server process are seen by all the others. */
   sharedAcrossInstances: boolean
 }
 

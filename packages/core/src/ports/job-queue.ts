@@ -44,7 +44,7 @@ export interface ClaimOptions {
 
 /** What a job queue guarantees. */
 export interface JobQueueCapabilities {
-  /** Jobs survive a restart of this process. */
+  /** Jobs survive a restart of the server that enqueued them. */
   durable: boolean
   /** Several processes can claim from one queue without handing a job out twice. */
   sharedAcrossInstances: boolean

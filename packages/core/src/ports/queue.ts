@@ -26,7 +26,7 @@ export interface QueueCapabilities {
   redelivers: boolean
   /** Several consumers of one group split the messages between them. */
   sharedConsumption: boolean
-  /** Produced messages survive a restart of this process. */
+  /** Produced messages survive the producer restarting. */
   durable: boolean
 }
 

@@ -58,7 +58,7 @@ export interface PluginSource {
   entry: string
 }
 
-/** An attachment as the host holds it; the sandbox presents `contents` to plugins as a `Buffer`. */
+/** An attachment as the host holds it; the sandbox wraps `contents` in the plugin-side buffer type. */
 export interface HostAttachment {
   content_type: string
   file_name: string

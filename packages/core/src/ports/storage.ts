@@ -1,6 +1,6 @@
 /** What a storage adapter guarantees. */
 export interface StorageCapabilities {
-  /** Values survive a restart of this process. */
+  /** Values survive a restart of the server that wrote them. */
   durable: boolean
   /** Writes by one process are seen by every other process, and increments are atomic across them. */
   sharedAcrossInstances: boolean

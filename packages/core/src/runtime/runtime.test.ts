@@ -53,24 +53,22 @@ function compose() {
     ingestionTopic: 'in',
     consumerGroup: 'workers',
   })
-  return { clock, lifecycle, queue, sink, registry, logSink, runtime }
-}
-
-describe('createSluiceRuntime', () => {
-  it('loads configs, then consumes the ingestion topic through the pipeline into the sinks', async () => {
-    const { queue, sink, registry, runtime, lifecycle } = compose()
+  /** Installs the `upper` plugin for team 1 with the given config values. */
+  const install = async (config: Record<string, unknown>) => {
     const plugin = await registry.createPlugin({
       name: 'upper',
       version: 'v1',
       files: { 'plugin.json': '{"name":"upper","config":[{"key":"suffix"}]}', 'index.js': '' },
     })
-    await registry.createConfig({
-      pluginId: plugin.id,
-      teamId: 1,
-      enabled: true,
-      order: 1,
-      config: { suffix: '!' },
-    })
+    return registry.createConfig({ pluginId: plugin.id, teamId: 1, enabled: true, order: 1, config })
+  }
+  return { clock, lifecycle, queue, sink, registry, logSink, runtime, install }
+}
+
+describe('createSluiceRuntime', () => {
+  it('loads configs, then consumes the ingestion topic through the pipeline into the sinks', async () => {
+    const { queue, sink, runtime, lifecycle, install } = compose()
+    await install({ suffix: '!' })
     await runtime.start()
     expect(lifecycle).toEqual(['setup !'])
     expect(queue.consumers.map((c) => [c.topic, c.group])).toEqual([['in', 'workers']])
@@ -82,19 +80,8 @@ describe('createSluiceRuntime', () => {
   })
 
   it('reloads a changed config on every instance when a change is announced', async () => {
-    const { queue, sink, registry, runtime, lifecycle } = compose()
-    const plugin = await registry.createPlugin({
-      name: 'upper',
-      version: 'v1',
-      files: { 'plugin.json': '{"name":"upper","config":[{"key":"suffix"}]}', 'index.js': '' },
-    })
-    const config = await registry.createConfig({
-      pluginId: plugin.id,
-      teamId: 1,
-      enabled: true,
-      order: 1,
-      config: { suffix: '!' },
-    })
+    const { queue, sink, registry, runtime, lifecycle, install } = compose()
+    const config = await install({ suffix: '!' })
     await runtime.start()
     await registry.updateConfig(config.id, { config: { suffix: '?' } })
     await runtime.announceConfigChange()
@@ -108,13 +95,8 @@ describe('createSluiceRuntime', () => {
   })
 
   it('stops gracefully: stops consuming, tears configs down, flushes logs', async () => {
-    const { queue, registry, runtime, lifecycle, logSink } = compose()
-    const plugin = await registry.createPlugin({
-      name: 'upper',
-      version: 'v1',
-      files: { 'plugin.json': '{"name":"upper","config":[{"key":"suffix"}]}', 'index.js': '' },
-    })
-    await registry.createConfig({ pluginId: plugin.id, teamId: 1, enabled: true, order: 1, config: {} })
+    const { queue, runtime, lifecycle, logSink, install } = compose()
+    await install({})
     await runtime.start()
     runtime.telemetry.log({
       configId: 1,
