@@ -13,7 +13,7 @@ export type Unsubscribe = () => Promise<void>
  */
 export interface Bus {
   readonly capabilities: BusCapabilities
-  /** Sends `message` to every current subscriber of `channel`, including ones in this process. */
+  /** Sends `message` to every current subscriber of `channel`, including the publisher's own. */
   publish(channel: string, message: string): Promise<void>
   /** Resolves once the subscription is active, so a publish after it is received. */
   subscribe(channel: string, handler: (message: string) => void): Promise<Unsubscribe>
