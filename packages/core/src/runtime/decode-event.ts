@@ -1,6 +1,6 @@
 import type { Problem } from '../errors.js'
 import type { PluginEvent } from '../events.js'
-import { MAX_PAYLOAD_BYTES, utf8Length } from './plugin-host.js'
+import { MAX_PAYLOAD_BYTES, oversizedPayloadBytes } from './plugin-host.js'
 
 /** A queue message decoded into an event, or the reason it cannot be processed. */
 export type DecodedEvent = { ok: true; event: PluginEvent } | { ok: false; reason: string }
@@ -13,9 +13,9 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
  * Missing optional fields get their neutral values (`ip: null`, `site_url: ''`, `now` = receive time).
  */
 export function decodeEvent(text: string, receivedAt: number): DecodedEvent {
-  const bytes = utf8Length(text)
-  if (bytes > MAX_PAYLOAD_BYTES) {
-    return { ok: false, reason: `event is ${bytes} bytes of JSON; the limit is ${MAX_PAYLOAD_BYTES}` }
+  const oversized = oversizedPayloadBytes(text)
+  if (oversized !== null) {
+    return { ok: false, reason: `event is ${oversized} bytes of JSON; the limit is ${MAX_PAYLOAD_BYTES}` }
   }
   let value: unknown
   try {

@@ -31,6 +31,7 @@ export {
   cursorScope,
   MAX_LPUSH_ELEMENTS,
   MAX_PAYLOAD_BYTES,
+  oversizedPayloadBytes,
   type PluginHostContext,
   type PluginHostServices,
   type PostHogApiSettings,

@@ -9,7 +9,7 @@ import {
 import { CacheError, GeoIpError, MetricsSinkError, StorageError, ValidationError } from '../errors.js'
 import { createManualClock } from '../manual-clock.js'
 import type { FetchRequest } from '../ports/fetch.js'
-import { type CaptureOrigin, createPluginHost } from './plugin-host.js'
+import { type CaptureOrigin, createPluginHost, oversizedPayloadBytes } from './plugin-host.js'
 import { createTelemetry } from './telemetry.js'
 
 function setup(overrides: { geoip?: boolean; posthogHost?: string } = {}) {
@@ -235,5 +235,15 @@ describe('meta.geoip, fetch, posthog', () => {
         instanceId: 'i1',
       },
     ])
+  })
+})
+
+describe('oversizedPayloadBytes', () => {
+  it('counts UTF-8 bytes, not string length, at the 1 MiB limit', () => {
+    expect(oversizedPayloadBytes('x'.repeat(1024 * 1024))).toBeNull()
+    expect(oversizedPayloadBytes('x'.repeat(1024 * 1024 + 1))).toBe(1024 * 1024 + 1)
+    // 349,526 three-byte characters: far fewer than 1 Mi code units, but 1,048,578 bytes.
+    expect(oversizedPayloadBytes('€'.repeat(349_526))).toBe(1_048_578)
+    expect(oversizedPayloadBytes('€'.repeat(349_525))).toBeNull()
   })
 })

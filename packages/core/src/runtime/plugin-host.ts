@@ -86,6 +86,17 @@ export function utf8Length(text: string): number {
   return bytes
 }
 
+/**
+ * The UTF-8 size of `text` when it is over {@link MAX_PAYLOAD_BYTES}, else null. Skips counting
+ * when the string is too short to pass the limit (a UTF-16 unit is at most 3 UTF-8 bytes), which
+ * is every ordinary event.
+ */
+export function oversizedPayloadBytes(text: string): number | null {
+  if (text.length * 3 <= MAX_PAYLOAD_BYTES) return null
+  const bytes = utf8Length(text)
+  return bytes > MAX_PAYLOAD_BYTES ? bytes : null
+}
+
 function toHostResponse(response: FetchResponse): HostResponse {
   return {
     status: response.status,
@@ -245,9 +256,10 @@ export function createPluginHost(services: PluginHostServices, context: PluginHo
             ? addTime(now, timing.amount, timing.unit)
             : parseRunAt(timing.date)
       const text = JSON.stringify(payload ?? null)
-      if (utf8Length(text) > MAX_PAYLOAD_BYTES) {
+      const oversized = oversizedPayloadBytes(text)
+      if (oversized !== null) {
         throw new ValidationError('jobs', `payload of job '${name}' is too large`, [
-          { field: name, message: `${utf8Length(text)} bytes of JSON; the limit is ${MAX_PAYLOAD_BYTES}` },
+          { field: name, message: `${oversized} bytes of JSON; the limit is ${MAX_PAYLOAD_BYTES}` },
         ])
       }
       await jobQueue.enqueue([{ kind: 'plugin-job', configId: context.configId, name, payload: text, runAt }])
