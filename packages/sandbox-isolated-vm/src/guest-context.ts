@@ -1,0 +1,340 @@
+import {
+  type CallOutcome,
+  type LaneCall,
+  PLUGIN_FUNCTION_NAMES,
+  type PluginFailure,
+  type PluginHost,
+} from '@sluice/core'
+import ivm from 'isolated-vm'
+import { type BridgeLimits, createBridge } from './bridge.js'
+import type { IsolateHandle, IsolateLoss, PluginIsolate } from './plugin-isolate.js'
+
+/** Limits of one plugin context. */
+export interface GuestLimits extends BridgeLimits {
+  /** Wall time of one call, including awaited promises. */
+  callTimeoutMs: number
+  /** Extra time the watchdog allows past a deadline before it disposes a stuck isolate. */
+  watchdogGraceMs: number
+  /** Longest JSON result of one call, in characters. */
+  maxOutputChars: number
+}
+
+/** What the entry module exports, as the plugin-side runtime reports it. */
+export interface ExportedShape {
+  functions: string[]
+  jobs: string[]
+  metrics?: unknown
+}
+
+/** A plugin failed to evaluate; `stack` locates it in the plugin's files. */
+export class GuestLoadError extends Error {
+  constructor(
+    message: string,
+    readonly guestStack: string | undefined,
+  ) {
+    super(message)
+    this.name = 'GuestLoadError'
+  }
+}
+
+const MAX_FAILURE_MESSAGE = 8 * 1024
+const MAX_FAILURE_STACK = 16 * 1024
+
+const failure = (
+  name: string,
+  message: string,
+  flags: Partial<Pick<PluginFailure, 'retry' | 'timeout'>> = {},
+) => ({
+  ok: false as const,
+  failure: { name, message, retry: flags.retry ?? false, timeout: flags.timeout ?? false },
+})
+
+function lossFailure(loss: IsolateLoss, limits: GuestLimits, memoryLimitMb: number): CallOutcome {
+  switch (loss) {
+    case 'memory':
+      return failure(
+        'MemoryLimitError',
+        `the plugin went over its ${memoryLimitMb} MB memory limit; its sandbox was disposed and will be rebuilt`,
+      )
+    case 'watchdog':
+      return failure(
+        'TimeoutError',
+        `the plugin stopped responding for over ${limits.callTimeoutMs + limits.watchdogGraceMs} ms; its sandbox was disposed and will be rebuilt`,
+        { retry: true, timeout: true },
+      )
+    default:
+      return failure('SandboxDisposedError', 'the plugin was unloaded while the call was running')
+  }
+}
+
+/** Checks an outcome that came from plugin-controlled code and keeps only what the port allows. */
+function sanitiseOutcome(value: unknown): CallOutcome {
+  if (typeof value !== 'object' || value === null) return failure('ProtocolError', 'malformed call result')
+  const outcome = value as { ok?: unknown; value?: unknown; failure?: Record<string, unknown> }
+  if (outcome.ok === true) return { ok: true, value: outcome.value }
+  const reported = typeof outcome.failure === 'object' && outcome.failure !== null ? outcome.failure : {}
+  const stack = typeof reported.stack === 'string' ? reported.stack.slice(0, MAX_FAILURE_STACK) : undefined
+  return {
+    ok: false,
+    failure: {
+      name: typeof reported.name === 'string' ? reported.name.slice(0, 200) : 'Error',
+      message: typeof reported.message === 'string' ? reported.message.slice(0, MAX_FAILURE_MESSAGE) : '',
+      ...(stack === undefined ? {} : { stack }),
+      retry: reported.retry === true,
+      timeout: reported.timeout === true,
+    },
+  }
+}
+
+function longestLane(calls: readonly LaneCall[]): number {
+  const sizes = new Map<string, number>()
+  let longest = 0
+  for (const call of calls) {
+    const size = (sizes.get(call.lane) ?? 0) + 1
+    sizes.set(call.lane, size)
+    if (size > longest) longest = size
+  }
+  return longest
+}
+
+const isSyncTimeout = (error: unknown) => error instanceof Error && /execution timed out/i.test(error.message)
+
+interface GuestApi {
+  run: ivm.Reference<(request: string) => Promise<string>>
+  settle: ivm.Reference<(id: number, reply: string) => void>
+  expire: ivm.Reference<() => number>
+  collect: ivm.Reference<(batch: number) => string>
+}
+
+/**
+ * One plugin config's context inside its plugin's isolate: the plugin-side runtime, the plugin's
+ * modules and its `meta`. Runs batches with per-call deadlines and a watchdog.
+ */
+export class GuestContext {
+  #batches = 0
+  #inFlight = 0
+  #tick: ReturnType<typeof setTimeout> | null = null
+  #released = false
+
+  private constructor(
+    private readonly owner: PluginIsolate,
+    private readonly handle: IsolateHandle,
+    private readonly context: ivm.Context,
+    private readonly api: GuestApi,
+    private readonly limits: GuestLimits,
+    private readonly memoryLimitMb: number,
+    /** What the entry module exports. */
+    readonly exported: ExportedShape,
+  ) {}
+
+  /**
+   * Creates a context, evaluates the plugin in it and binds `meta` to `host` (or to nothing while
+   * probing at load). Rejects with {@link GuestLoadError} when the plugin throws while evaluating.
+   */
+  static async create(
+    owner: PluginIsolate,
+    host: PluginHost | null,
+    limits: GuestLimits,
+    memoryLimitMb: number,
+  ): Promise<GuestContext> {
+    const handle = await owner.handle()
+    const { isolate, scripts } = handle
+    const context = await isolate.createContext()
+    const run = { timeout: limits.callTimeoutMs }
+    try {
+      // Filled in below, once the runtime's `settle` exists; host replies arrive only after that.
+      let settle: GuestApi['settle'] | null = null
+      const deliver = (id: number, reply: string) => {
+        if (!settle || !owner.isLive(handle.generation)) return
+        settle.apply(undefined, [id, reply], run).catch(() => {
+          // A reply into a context that timed out or died: the call's deadline reports it.
+        })
+      }
+      const bridge = createBridge(host, deliver, limits)
+      const factory = await scripts.runtime.run(context, { ...run, reference: true })
+      const settings = JSON.stringify({
+        maxLogChars: limits.maxLogChars,
+        maxOutputChars: limits.maxOutputChars,
+      })
+      const runtime = (await factory.apply(undefined, [new ivm.Callback(bridge), settings], {
+        ...run,
+        result: { reference: true },
+      })) as ivm.Reference<Record<string, unknown>>
+      factory.release()
+      const get = <T>(name: string) => runtime.get(name, { reference: true }) as Promise<ivm.Reference<T>>
+      const define = await get<(path: string, body: unknown, imports: string) => void>('define')
+      for (const module of scripts.modules) {
+        const body = await module.script.run(context, { ...run, reference: true })
+        await define.apply(undefined, [module.path, body.derefInto(), JSON.stringify(module.imports)], run)
+        body.release()
+      }
+      const boot = await get<(entry: string, names: string, instance: string) => string>('boot')
+      const instance = JSON.stringify({
+        config: host?.config ?? {},
+        attachments: Object.fromEntries(
+          Object.entries(host?.attachments ?? {}).map(([key, attachment]) => [
+            key,
+            {
+              content_type: attachment.content_type,
+              file_name: attachment.file_name,
+              contents: Buffer.from(attachment.contents).toString('base64'),
+            },
+          ]),
+        ),
+      })
+      let exportedJson: string
+      try {
+        exportedJson = (await boot.apply(
+          undefined,
+          [owner.compiled.entry, JSON.stringify(PLUGIN_FUNCTION_NAMES), instance],
+          run,
+        )) as string
+      } catch (error) {
+        const err = error as Error
+        throw new GuestLoadError(err.message, err.stack)
+      }
+      const api: GuestApi = {
+        run: await get('run'),
+        settle: await get('settle'),
+        expire: await get('expire'),
+        collect: await get('collect'),
+      }
+      settle = api.settle
+      define.release()
+      boot.release()
+      runtime.release()
+      return new GuestContext(owner, handle, context, api, limits, memoryLimitMb, JSON.parse(exportedJson))
+    } catch (error) {
+      context.release()
+      if (isolate.isDisposed) owner.lossOf(handle.generation)
+      throw error
+    }
+  }
+
+  /** Whether this context still lives in its plugin's current isolate. */
+  get live(): boolean {
+    return !this.#released && this.owner.isLive(this.handle.generation)
+  }
+
+  /** Runs `fn` over `calls`; one outcome per call, in order. Never rejects. */
+  async runBatch(fn: string, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
+    const batch = ++this.#batches
+    const request = JSON.stringify({ batch, fn, timeoutMs: this.limits.callTimeoutMs, calls })
+    const hardLimitMs = longestLane(calls) * this.limits.callTimeoutMs + this.limits.watchdogGraceMs
+    const hardLimit = setTimeout(() => this.owner.discard(this.handle.generation, 'watchdog'), hardLimitMs)
+    this.#inFlight += 1
+    this.#scheduleTick(this.limits.callTimeoutMs)
+    try {
+      const result = await this.api.run.apply(undefined, [request], {
+        timeout: this.limits.callTimeoutMs,
+        result: { promise: true },
+      })
+      return this.#outcomes(result, calls.length)
+    } catch (error) {
+      const loss = this.owner.lossOf(this.handle.generation)
+      if (loss) return calls.map(() => lossFailure(loss, this.limits, this.memoryLimitMb))
+      if (isSyncTimeout(error)) return this.#recoverInterrupted(fn, batch, calls)
+      return calls.map(() =>
+        failure('SandboxError', `the sandbox failed the call: ${(error as Error).message}`),
+      )
+    } finally {
+      clearTimeout(hardLimit)
+      this.#inFlight -= 1
+    }
+  }
+
+  /** Releases the context; its calls in flight fail. */
+  release(): void {
+    if (this.#released) return
+    this.#released = true
+    if (this.#tick) clearTimeout(this.#tick)
+    for (const reference of Object.values(this.api)) reference.release()
+    if (!this.handle.isolate.isDisposed) this.context.release()
+  }
+
+  #outcomes(result: unknown, count: number): CallOutcome[] {
+    const maxChars = count * (this.limits.maxOutputChars + 1024)
+    if (typeof result !== 'string' || result.length > maxChars) {
+      return new Array(count).fill(failure('OutputLimitError', 'the batch result is over the output limit'))
+    }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(result)
+    } catch {
+      parsed = null
+    }
+    if (!Array.isArray(parsed) || parsed.length !== count) {
+      return new Array(count).fill(failure('ProtocolError', 'malformed batch result'))
+    }
+    return parsed.map(sanitiseOutcome)
+  }
+
+  // A synchronous runaway (an infinite loop) interrupted the whole batch. Calls that finished
+  // keep their outcome; calls that had started fail with the timeout; calls that had not started
+  // run again in a batch of their own, so one bad event does not fail its neighbours.
+  async #recoverInterrupted(fn: string, batch: number, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
+    let collected: { outcomes: unknown[]; started: boolean[] }
+    try {
+      const json = await this.api.collect.apply(undefined, [batch], { timeout: this.limits.callTimeoutMs })
+      collected = JSON.parse(json as string)
+    } catch {
+      collected = { outcomes: [], started: [] }
+    }
+    const outcomes: CallOutcome[] = new Array(calls.length)
+    const rerun: number[] = []
+    calls.forEach((_call, index) => {
+      const done = collected.outcomes[index]
+      if (done !== null && done !== undefined) outcomes[index] = sanitiseOutcome(done)
+      else if (collected.started[index] === true) {
+        outcomes[index] = failure(
+          'TimeoutError',
+          `${fn} did not finish within ${this.limits.callTimeoutMs} ms`,
+          {
+            retry: true,
+            timeout: true,
+          },
+        )
+      } else rerun.push(index)
+    })
+    if (rerun.length > 0 && this.live) {
+      const retried = await this.runBatch(
+        fn,
+        rerun.map((index) => calls[index] as LaneCall),
+      )
+      rerun.forEach((index, position) => {
+        outcomes[index] = retried[position] as CallOutcome
+      })
+    } else {
+      for (const index of rerun) outcomes[index] = lossFailure('disposed', this.limits, this.memoryLimitMb)
+    }
+    return outcomes
+  }
+
+  // Deadlines live in the guest (it knows when each call started); the host asks it to expire
+  // overdue calls. A guest that cannot answer within the grace period is stuck: dispose it.
+  #scheduleTick(delayMs: number): void {
+    if (this.#tick || this.#released) return
+    this.#tick = setTimeout(() => {
+      this.#tick = null
+      if (this.#inFlight === 0 || !this.live) return
+      const stuck = setTimeout(
+        () => this.owner.discard(this.handle.generation, 'watchdog'),
+        this.limits.callTimeoutMs + this.limits.watchdogGraceMs,
+      )
+      this.api.expire
+        .apply(undefined, [], { timeout: this.limits.callTimeoutMs })
+        .then(
+          (next) => {
+            const wait =
+              typeof next === 'number' && next > 0
+                ? Math.max(5, next - Date.now())
+                : this.limits.callTimeoutMs
+            this.#scheduleTick(wait)
+          },
+          () => this.#scheduleTick(this.limits.callTimeoutMs),
+        )
+        .finally(() => clearTimeout(stuck))
+    }, delayMs)
+    this.#tick.unref?.()
+  }
+}
