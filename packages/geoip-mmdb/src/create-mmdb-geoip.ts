@@ -8,6 +8,7 @@ import { DATA_SECTION_SEPARATOR, METADATA_MARKER } from './mmdb-format.js'
 export interface MmdbGeoIpFileOptions {
   /** Path of a MaxMind DB file (`GeoLite2-City.mmdb`), read whole into memory once. */
   path: string
+  /** Not with `path`. */
   database?: never
 }
 
@@ -15,6 +16,7 @@ export interface MmdbGeoIpFileOptions {
 export interface MmdbGeoIpBytesOptions {
   /** The contents of a MaxMind DB file, such as {@link buildMmdb} returns. Copied, so it may be reused. */
   database: Uint8Array
+  /** Not with `database`. */
   path?: never
 }
 
