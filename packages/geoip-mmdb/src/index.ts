@@ -1,0 +1,2 @@
+export * from './build-mmdb.js'
+export * from './create-mmdb-geoip.js'
