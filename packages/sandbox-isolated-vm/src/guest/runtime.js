@@ -1070,34 +1070,85 @@
     return hasOwn(exported.functions, name) ? exported.functions[name] : null
   }
 
-  function callWithDeadline(fn, target, args, timeoutMs) {
-    const timer = { deadline: now() + timeoutMs, reject: null, fn, timeoutMs }
-    const expiry = new Promise((_resolve, reject) => {
-      timer.reject = reject
-    })
-    inflight.add(timer)
-    const call = new Promise((resolve) => resolve(target(...args, meta)))
-    return Promise.race([call, expiry]).finally(() => inflight.delete(timer))
+  function encodeValue(fn, value) {
+    const json = value === undefined ? undefined : stringify(value)
+    if (json === undefined) return '{"ok":true}'
+    if (json.length > MAX_OUTPUT_CHARS) {
+      const error = new RangeError(
+        `${fn} returned ${json.length} characters of JSON, over the ${MAX_OUTPUT_CHARS} limit`,
+      )
+      error.name = 'OutputLimitError'
+      return failureOutcome(error)
+    }
+    return `{"ok":true,"value":${json}}`
   }
 
-  async function runOne(fn, args, timeoutMs) {
-    const target = findExport(fn)
-    if (target === null) return failureOutcome(new TypeError(`the plugin has no function '${fn}'`))
+  function safeEncode(fn, value) {
     try {
-      const value = await callWithDeadline(fn, target, args, timeoutMs)
-      const json = value === undefined ? undefined : stringify(value)
-      if (json === undefined) return '{"ok":true}'
-      if (json.length > MAX_OUTPUT_CHARS) {
-        const error = new RangeError(
-          `${fn} returned ${json.length} characters of JSON, over the ${MAX_OUTPUT_CHARS} limit`,
-        )
-        error.name = 'OutputLimitError'
-        return failureOutcome(error)
-      }
-      return `{"ok":true,"value":${json}}`
+      return encodeValue(fn, value)
     } catch (error) {
       return failureOutcome(error)
     }
+  }
+
+  const isThenable = (value) =>
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof value.then === 'function'
+
+  // A promise result waits under a deadline that `expire` enforces; whichever settles first wins.
+  function awaitWithDeadline(fn, pending, timeoutMs) {
+    return new Promise((resolve) => {
+      const timer = {
+        deadline: now() + timeoutMs,
+        fire: () => resolve(failureOutcome(new TimeoutError(`${fn} did not finish within ${timeoutMs} ms`))),
+      }
+      inflight.add(timer)
+      const settleWith = (outcome) => {
+        if (inflight.delete(timer)) resolve(outcome())
+      }
+      try {
+        pending.then(
+          (value) => settleWith(() => safeEncode(fn, value)),
+          (error) => settleWith(() => failureOutcome(error)),
+        )
+      } catch (error) {
+        settleWith(() => failureOutcome(error))
+      }
+    })
+  }
+
+  /** Starts one call: its outcome JSON, or a promise of it when the plugin returned a promise. */
+  function startCall(fn, args, timeoutMs) {
+    const target = findExport(fn)
+    if (target === null) return failureOutcome(new TypeError(`the plugin has no function '${fn}'`))
+    let value
+    try {
+      value = target(...args, meta)
+      if (isThenable(value)) return awaitWithDeadline(fn, value, timeoutMs)
+    } catch (error) {
+      return failureOutcome(error)
+    }
+    return safeEncode(fn, value)
+  }
+
+  // Runs a lane's calls in order from `position`, synchronously while they finish synchronously
+  // (most processEvent calls do), so a batch of plain functions costs no promise per event.
+  function runLane(state, request, indices, position) {
+    for (let k = position; k < indices.length; k++) {
+      if (state.abandoned) return undefined
+      const index = indices[k]
+      state.started[index] = true
+      const outcome = startCall(request.fn, request.calls[index].args, request.timeoutMs)
+      if (typeof outcome !== 'string') {
+        return outcome.then((result) => {
+          state.outcomes[index] = result
+          return runLane(state, request, indices, k + 1)
+        })
+      }
+      state.outcomes[index] = outcome
+    }
+    return undefined
   }
 
   /** Runs one batch: calls in a lane run in order, lanes run concurrently. Resolves to a JSON array of outcomes. */
@@ -1111,21 +1162,19 @@
     }
     batches.set(request.batch, state)
     const lanes = new Map()
-    request.calls.forEach((call, index) => {
-      const lane = lanes.get(call.lane)
+    for (let index = 0; index < count; index++) {
+      const key = request.calls[index].lane
+      const lane = lanes.get(key)
       if (lane) lane.push(index)
-      else lanes.set(call.lane, [index])
-    })
+      else lanes.set(key, [index])
+    }
     try {
-      await Promise.all(
-        Array.from(lanes.values(), async (indices) => {
-          for (const index of indices) {
-            if (state.abandoned) return
-            state.started[index] = true
-            state.outcomes[index] = await runOne(request.fn, request.calls[index].args, request.timeoutMs)
-          }
-        }),
-      )
+      const waiting = []
+      for (const indices of lanes.values()) {
+        const pending = runLane(state, request, indices, 0)
+        if (pending) waiting.push(pending)
+      }
+      if (waiting.length > 0) await Promise.all(waiting)
       return `[${state.outcomes.join(',')}]`
     } finally {
       batches.delete(request.batch)
@@ -1151,7 +1200,7 @@
     for (const timer of inflight) {
       if (timer.deadline <= current) {
         inflight.delete(timer)
-        timer.reject(new TimeoutError(`${timer.fn} did not finish within ${timer.timeoutMs} ms`))
+        timer.fire()
       } else if (next < 0 || timer.deadline < next) next = timer.deadline
     }
     return next
