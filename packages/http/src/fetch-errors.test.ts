@@ -27,6 +27,7 @@ describe('mapRequestError', () => {
     ['CERT_HAS_EXPIRED', 'fetch.tls_failed', false],
     ['ERR_TLS_CERT_ALTNAME_INVALID', 'fetch.tls_failed', false],
     ['ERR_SSL_WRONG_VERSION_NUMBER', 'fetch.tls_failed', false],
+    ['EPROTO', 'fetch.tls_failed', false],
     ['HPE_INVALID_CONSTANT', 'fetch.invalid_response', false],
     ['HPE_HEADER_OVERFLOW', 'fetch.invalid_response', false],
     ['ESOMETHINGNEW', 'fetch.failed', true],

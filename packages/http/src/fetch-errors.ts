@@ -25,8 +25,9 @@ const INVALID_REQUEST_CODES = new Set([
   'ERR_UNESCAPED_CHARACTERS',
 ])
 
-/** Certificate verification failures as OpenSSL names them. */
-const TLS_CODE_PATTERN = /^(ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_|SELF_SIGNED_|UNABLE_TO_|HOSTNAME_MISMATCH)/
+/** Certificate verification failures as OpenSSL names them, and TLS protocol errors (EPROTO). */
+const TLS_CODE_PATTERN =
+  /^(EPROTO$|ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_|SELF_SIGNED_|UNABLE_TO_|HOSTNAME_MISMATCH)/
 
 /**
  * Maps an error from `node:http`, `node:https` or the resolver to a {@link FetchError}. Network
@@ -47,7 +48,8 @@ export function mapRequestError(error: unknown, target: string): FetchError {
     })
   }
   if (CONNECTION_CODES.has(code)) {
-    return new FetchError(`${target}: the connection failed (${detail}) — is the server up?`, {
+    const hint = code === 'ECONNREFUSED' ? ' — is the server up?' : ''
+    return new FetchError(`${target}: the connection failed (${detail})${hint}`, {
       retryable: true,
       code: 'fetch.connection_failed',
       cause: error,
@@ -61,7 +63,7 @@ export function mapRequestError(error: unknown, target: string): FetchError {
     })
   }
   if (TLS_CODE_PATTERN.test(code)) {
-    return new FetchError(`${target}: TLS failed (${detail}) — the server's certificate is not trusted`, {
+    return new FetchError(`${target}: the TLS handshake failed (${detail})`, {
       retryable: false,
       code: 'fetch.tls_failed',
       cause: error,
