@@ -120,11 +120,11 @@ export function createHttpFetch(options: HttpFetchOptions = {}): Fetch {
     lookup: options.lookup ?? dnsLookup,
   })
   // Connection pools of this instance only, so a kept-alive socket is reused under the policy that
-  // checked its address. Idle sockets close after 5 s, as on Node's global agent.
-  const agents = {
-    'http:': new http.Agent({ keepAlive: true, timeout: 5_000 }),
-    'https:': new https.Agent({ keepAlive: true, timeout: 5_000 }),
-  }
+  // checked its address. Idle sockets close after 5 s, as on Node's global agent. An empty proxyEnv
+  // keeps out HTTP_PROXY even when Node is told to use it: a proxy would resolve the name itself
+  // and undo the pinning.
+  const agentOptions = { keepAlive: true, timeout: 5_000, proxyEnv: {} }
+  const agents = { 'http:': new http.Agent(agentOptions), 'https:': new https.Agent(agentOptions) }
 
   return {
     async request(request: FetchRequest): Promise<FetchResponse> {
