@@ -85,9 +85,12 @@ const IPV6_GLOBAL_UNICAST = ipv6Range('2000::/3', 'global unicast')
 
 /**
  * Classifies an IP address for the SSRF guard. IPv6 addresses that embed an IPv4 address
- * (IPv4-mapped, IPv4-compatible, NAT64, 6to4) are judged by the embedded address, and IPv6
- * outside global unicast (2000::/3) is refused, so unallocated space is covered too.
- * @example classifyAddress('::ffff:7f00:1') // { kind: 'private', reason: 'IPv4-mapped 127.0.0.1, which is in 127.0.0.0/8 (loopback)' }
+ * (IPv4-mapped, IPv4-translated, NAT64, 6to4) are judged by the embedded address; the deprecated
+ * IPv4-compatible `::/96` is refused outright, and so is IPv6 outside global unicast (2000::/3),
+ * which covers unallocated space too.
+ * @example
+ * classifyAddress('::ffff:7f00:1')
+ * // { kind: 'private', reason: 'IPv4-mapped 127.0.0.1, which is in 127.0.0.0/8 (loopback)' }
  */
 export function classifyAddress(address: string): AddressClass {
   const bare = stripZone(address)

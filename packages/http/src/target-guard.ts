@@ -20,6 +20,7 @@ export interface TargetGuardOptions {
   allowPrivateNetworks: boolean
   /** Host names and IP addresses let through whatever they are or resolve to. */
   allowedHosts: readonly string[]
+  /** Resolves host names; its answers are checked, then returned for pinning. */
   lookup: DnsLookup
 }
 
@@ -31,7 +32,9 @@ export type TargetGuard = (url: URL, target: string, signal: AbortSignal) => Pro
 
 /** Where a redirect came from, to resolve its `Location` against and to name in errors. */
 export interface RedirectSource {
+  /** The URL that answered with the redirect. */
   url: URL
+  /** That request as errors name it (see `describeTarget`). */
   target: string
 }
 
