@@ -72,6 +72,25 @@ describe('batch calls', () => {
     ])
   })
 
+  it('keeps outcomes in call order and each lane in order when a large batch is split', async () => {
+    const { instance } = await load({
+      'index.js': `exports.processEvent = (e, { global }) => {
+        const seen = (global[e.distinct_id] = (global[e.distinct_id] || 0) + 1)
+        return { n: e.properties.n, lane: e.distinct_id, seen }
+      }`,
+    })
+    const calls = Array.from({ length: 1000 }, (_, n) => ({
+      lane: `u${n % 7}`,
+      args: [{ ...event(n), distinct_id: `u${n % 7}` }],
+    }))
+    const outcomes = await instance.callEach('processEvent', calls)
+    const expected = calls.map((_call, n) => ({
+      ok: true,
+      value: { n, lane: `u${n % 7}`, seen: Math.floor(n / 7) + 1 },
+    }))
+    expect(outcomes).toEqual(expected)
+  })
+
   it('runs calls of one lane in order and different lanes concurrently', async () => {
     const gate = gatedFetch()
     const { instance } = await load(

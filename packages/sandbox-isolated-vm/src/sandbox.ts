@@ -114,6 +114,31 @@ function capabilitiesOf(exported: ExportedShape): PluginCapabilities {
   }
 }
 
+/** Calls per chunk when a large batch is split to overlap host and isolate work. */
+const PIPELINE_CHUNK = 128
+
+/** Groups call indexes into chunks of about `size` calls, never splitting a lane. */
+function splitByLane(calls: readonly LaneCall[], size: number): number[][] {
+  if (calls.length <= size * 1.5) return [calls.map((_call, index) => index)]
+  const lanes = new Map<string, number[]>()
+  calls.forEach((call, index) => {
+    const lane = lanes.get(call.lane)
+    if (lane) lane.push(index)
+    else lanes.set(call.lane, [index])
+  })
+  const chunks: number[][] = []
+  let current: number[] = []
+  for (const lane of lanes.values()) {
+    current.push(...lane)
+    if (current.length >= size) {
+      chunks.push(current.sort((a, b) => a - b))
+      current = []
+    }
+  }
+  if (current.length > 0) chunks.push(current.sort((a, b) => a - b))
+  return chunks
+}
+
 /**
  * One config's instance. Its context is rebuilt when its plugin's isolate was (memory limit,
  * watchdog); a `setupPlugin` that had succeeded runs again first, so `meta.global` is set up
@@ -162,6 +187,28 @@ class IsolatedPluginInstance implements PluginInstance {
       })
     }
     if (calls.length === 0) return []
+    const chunks = splitByLane(calls, PIPELINE_CHUNK)
+    if (chunks.length === 1) return this.#runChunk(fn, calls)
+    // Chunks run concurrently so the host encodes and decodes one chunk while the isolate's
+    // thread runs another. Lanes never span chunks, so per-lane order holds.
+    const results = await Promise.all(
+      chunks.map((chunk) =>
+        this.#runChunk(
+          fn,
+          chunk.map((i) => calls[i] as LaneCall),
+        ),
+      ),
+    )
+    const outcomes: CallOutcome[] = new Array(calls.length)
+    chunks.forEach((chunk, c) => {
+      chunk.forEach((index, position) => {
+        outcomes[index] = (results[c] as CallOutcome[])[position] as CallOutcome
+      })
+    })
+    return outcomes
+  }
+
+  async #runChunk(fn: string, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
     await this.plugin.acquire()
     try {
       const guest = await this.#liveGuest()
