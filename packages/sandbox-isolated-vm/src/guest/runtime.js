@@ -9,6 +9,8 @@
   const parse = JSON.parse
   const stringify = JSON.stringify
   const now = Date.now
+  const NativeDate = Date
+  const NumberIsNaN = Number.isNaN
   const freeze = Object.freeze
   const hasOwn = (object, key) => Object.hasOwn(object, key)
   const settings = parse(settingsJson)
@@ -1080,11 +1082,22 @@
     return Promise.race([call, expiry]).finally(() => inflight.delete(timer))
   }
 
+  // composeWebhook receives a PostHogEvent (SPEC §4), whose `timestamp` is a Date. Only JSON
+  // crosses the boundary, so the host's ISO string is turned back into a Date here.
+  function pluginArgs(fn, args) {
+    const event = args[0]
+    if (fn === 'composeWebhook' && event !== null && typeof event === 'object') {
+      const time = typeof event.timestamp === 'string' ? new NativeDate(event.timestamp) : null
+      if (time !== null && !NumberIsNaN(time.getTime())) event.timestamp = time
+    }
+    return args
+  }
+
   async function runOne(fn, args, timeoutMs) {
     const target = findExport(fn)
     if (target === null) return failureOutcome(new TypeError(`the plugin has no function '${fn}'`))
     try {
-      const value = await callWithDeadline(fn, target, args, timeoutMs)
+      const value = await callWithDeadline(fn, target, pluginArgs(fn, args), timeoutMs)
       const json = value === undefined ? undefined : stringify(value)
       if (json === undefined) return '{"ok":true}'
       if (json.length > MAX_OUTPUT_CHARS) {
