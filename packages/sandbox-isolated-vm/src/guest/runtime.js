@@ -9,6 +9,8 @@
   const parse = JSON.parse
   const stringify = JSON.stringify
   const now = Date.now
+  const NativeDate = Date
+  const NumberIsNaN = Number.isNaN
   const freeze = Object.freeze
   const hasOwn = (object, key) => Object.hasOwn(object, key)
   const settings = parse(settingsJson)
@@ -1083,6 +1085,17 @@
     return `{"ok":true,"value":${json}}`
   }
 
+  // composeWebhook receives a PostHogEvent (SPEC §4), whose `timestamp` is a Date. Only JSON
+  // crosses the boundary, so the host's ISO string is turned back into a Date here.
+  function pluginArgs(fn, args) {
+    const event = args[0]
+    if (fn === 'composeWebhook' && event !== null && typeof event === 'object') {
+      const time = typeof event.timestamp === 'string' ? new NativeDate(event.timestamp) : null
+      if (time !== null && !NumberIsNaN(time.getTime())) event.timestamp = time
+    }
+    return args
+  }
+
   function safeEncode(fn, value) {
     try {
       return encodeValue(fn, value)
@@ -1124,7 +1137,7 @@
     if (target === null) return failureOutcome(new TypeError(`the plugin has no function '${fn}'`))
     let value
     try {
-      value = target(...args, meta)
+      value = target(...pluginArgs(fn, args), meta)
       if (isThenable(value)) return awaitWithDeadline(fn, value, timeoutMs)
     } catch (error) {
       return failureOutcome(error)

@@ -1,0 +1,28 @@
+import { describeSandboxConformance } from '@sluice/conformance'
+import {
+  createMemoryCache,
+  createMemoryDeadLetterStore,
+  createMemoryJobQueue,
+  createMemoryLogSink,
+  createMemoryMetricsSink,
+  createMemoryRegistry,
+  createMemoryStorage,
+} from '@sluice/memory'
+import { createIsolatedVmSandbox, isolatedVmSandboxCapabilities } from './sandbox.js'
+
+describeSandboxConformance(
+  'isolated-vm',
+  ({ limits }) => createIsolatedVmSandbox(limits),
+  isolatedVmSandboxCapabilities,
+  {
+    services: ({ time }) => ({
+      cache: createMemoryCache({ clock: time.clock }),
+      storage: createMemoryStorage(),
+      jobQueue: createMemoryJobQueue(),
+      registry: createMemoryRegistry({ clock: time.clock }),
+      logSink: createMemoryLogSink(),
+      metricsSink: createMemoryMetricsSink(),
+      deadLetters: createMemoryDeadLetterStore({ clock: time.clock }),
+    }),
+  },
+)
