@@ -83,6 +83,7 @@ export function createInProcessSandbox(
           metrics: parseMetricsDeclaration(module.metrics),
         },
         async instantiate(host): Promise<PluginInstance> {
+          if (typeof module.failInstantiate === 'string') throw new Error(module.failInstantiate)
           const global: Record<string, unknown> = {}
           const meta = buildMeta(host, jobNames, global)
           let disposed = false

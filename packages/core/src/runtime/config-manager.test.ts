@@ -105,6 +105,19 @@ describe('reconcile', () => {
     expect(rt.sandbox.loads).toBe(1)
   })
 
+  it('disables a config whose instance cannot be created, instead of retrying the load on every reconcile', async () => {
+    const rt = createTestRuntime({
+      broken: { processEvent: (e: unknown) => e, failInstantiate: 'out of contexts' },
+    })
+    const { config } = await rt.install('broken')
+    await rt.configs.reconcile()
+    await rt.configs.reconcile()
+    const stored = await rt.registry.getConfig(config.id)
+    expect(stored?.enabled).toBe(false)
+    expect(stored?.error?.message).toContain('out of contexts')
+    expect(rt.sandbox.loads).toBe(1)
+  })
+
   it('disables a config whose stored values no longer fit the schema, naming the field', async () => {
     const rt = createTestRuntime({ strict: { processEvent: (e: unknown) => e } })
     const { config } = await rt.install('strict', {

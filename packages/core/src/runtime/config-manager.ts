@@ -262,7 +262,13 @@ export function createConfigManager(options: ConfigManagerOptions): ConfigManage
       jobNames: loaded.capabilities.jobs,
       metrics: loaded.capabilities.metrics,
     })
-    const instance = await loaded.instantiate(host)
+    let instance: PluginInstance
+    try {
+      instance = await loaded.instantiate(host)
+    } catch (error) {
+      await releasePlugin(plugin.id, plugin.version)
+      return disable(record, 'load', error)
+    }
     const functions = new Set(loaded.capabilities.functions)
     const config: LiveConfig = {
       id: record.id,

@@ -281,6 +281,32 @@ describe('the async stage', () => {
     expect(job?.runAt).toBe(now)
   })
 
+  it('hands composeWebhook a PostHogEvent: a Date timestamp and only its six fields (SPEC §4)', async () => {
+    const seen: unknown[] = []
+    const rt = createTestRuntime({
+      hook: {
+        composeWebhook: (e: unknown) => {
+          seen.push(e)
+          return null
+        },
+      },
+    })
+    await rt.install('hook')
+    await rt.configs.reconcile()
+    await rt.run([event({ event: 'send', timestamp: '2026-11-21T10:00:00.000Z' })])
+    expect(seen).toHaveLength(1)
+    const received = seen[0] as Record<string, unknown>
+    expect(Object.keys(received).sort()).toEqual([
+      'distinct_id',
+      'event',
+      'properties',
+      'team_id',
+      'timestamp',
+      'uuid',
+    ])
+    expect(received.timestamp).toEqual(new Date('2026-11-21T10:00:00.000Z'))
+  })
+
   it('turns composeWebhook results into webhook deliveries and logs invalid ones', async () => {
     const rt = createTestRuntime({
       hook: {

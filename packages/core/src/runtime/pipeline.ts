@@ -1,4 +1,10 @@
-import { isSnapshotEvent, type PluginEvent, type ProcessedPluginEvent, toProcessedEvent } from '../events.js'
+import {
+  isSnapshotEvent,
+  type PluginEvent,
+  type ProcessedPluginEvent,
+  toPostHogEvent,
+  toProcessedEvent,
+} from '../events.js'
 import { nextRetry, ON_EVENT_RETRY_POLICY } from '../policy/index.js'
 import type { Clock } from '../ports/clock.js'
 import type { DeadLetterStore, NewDeadLetter } from '../ports/dead-letter.js'
@@ -217,7 +223,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const outcomes = await callTracked(
         config,
         'composeWebhook',
-        regular.map((e) => ({ lane: `${e.team_id}:${e.distinct_id}`, args: [e] })),
+        regular.map((e) => ({ lane: `${e.team_id}:${e.distinct_id}`, args: [toPostHogEvent(e)] })),
         regular,
       )
       for (const [index, outcome] of outcomes.entries()) {
