@@ -1080,11 +1080,20 @@
     return Promise.race([call, expiry]).finally(() => inflight.delete(timer))
   }
 
+  // composeWebhook receives a PostHogEvent, whose timestamp is a Date (SPEC §4); JSON carried it
+  // across the boundary as an ISO string.
+  function pluginArgs(fn, args) {
+    const event = args[0]
+    if (fn !== 'composeWebhook' || event === null || typeof event !== 'object') return args
+    if (typeof event.timestamp === 'string') event.timestamp = new Date(event.timestamp)
+    return args
+  }
+
   async function runOne(fn, args, timeoutMs) {
     const target = findExport(fn)
     if (target === null) return failureOutcome(new TypeError(`the plugin has no function '${fn}'`))
     try {
-      const value = await callWithDeadline(fn, target, args, timeoutMs)
+      const value = await callWithDeadline(fn, target, pluginArgs(fn, args), timeoutMs)
       const json = value === undefined ? undefined : stringify(value)
       if (json === undefined) return '{"ok":true}'
       if (json.length > MAX_OUTPUT_CHARS) {
