@@ -2,10 +2,12 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
+  describeError,
   type PluginManifest,
   type PluginSource,
   parsePluginManifest,
   resolvePluginEntry,
+  SluiceError,
   ValidationError,
 } from '@sluice/core'
 
@@ -54,7 +56,16 @@ export async function readPluginFolder(folder: string | URL): Promise<Record<str
       if (text !== null) files[relative(root, path).split(sep).join('/')] = text
     }
   }
-  await visit(root)
+  try {
+    await visit(root)
+  } catch (error) {
+    throw new SluiceError(`cannot read the plugin folder ${root}: ${describeError(error)}`, {
+      component: 'testkit',
+      code: 'testkit.folder-unreadable',
+      retryable: false,
+      cause: error,
+    })
+  }
   return files
 }
 

@@ -393,7 +393,14 @@ export async function createPluginTester(options: PluginTesterOptions): Promise<
       metrics: capabilities.metrics,
     },
   )
-  const instance = await loaded.instantiate(host)
+  let instance: PluginInstance
+  try {
+    instance = await loaded.instantiate(host)
+  } catch (error) {
+    await loaded.dispose()
+    await sandbox.close()
+    throw error
+  }
 
   let logs: TestLogEntry[] = []
   let metrics: Record<string, number> = {}

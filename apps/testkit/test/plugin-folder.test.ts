@@ -40,6 +40,12 @@ describe('readPluginFolder', () => {
     })
   })
 
+  it('says which folder it could not read', async () => {
+    await expect(readPluginFolder(join(folder, 'missing'))).rejects.toThrow(
+      `[sluice:testkit] cannot read the plugin folder ${join(folder, 'missing')}: Error: ENOENT`,
+    )
+  })
+
   it('takes a file URL', async () => {
     await put('plugin.json', '{"name":"p"}')
     expect(await readPluginFolder(pathToFileURL(`${folder}/`))).toEqual({ 'plugin.json': '{"name":"p"}' })
