@@ -2,7 +2,7 @@ import { createFetchDouble, createPluginTester, type PluginTester, type TestResp
 import { afterEach, describe, expect, it } from 'vitest'
 
 const folder = new URL('..', import.meta.url)
-const URL_ = 'https://collector.example/v1/events'
+const ENDPOINT = 'https://collector.example/v1/events'
 
 let plugin: PluginTester | undefined
 afterEach(async () => {
@@ -16,7 +16,7 @@ const load = async (config: Record<string, unknown> = {}, response: TestResponse
     if (response instanceof Error) throw response
     return response
   })
-  plugin = await createPluginTester({ path: folder, config: { url: URL_, ...config }, fetch })
+  plugin = await createPluginTester({ path: folder, config: { url: ENDPOINT, ...config }, fetch })
   return { plugin, fetch }
 }
 
@@ -30,7 +30,7 @@ describe('http-export', () => {
     expect(fetch.requests).toHaveLength(1)
     const [request] = fetch.requests
     expect(request).toMatchObject({
-      url: URL_,
+      url: ENDPOINT,
       method: 'POST',
       headers: { 'content-type': 'application/json' },
     })
