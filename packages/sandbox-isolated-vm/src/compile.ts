@@ -31,21 +31,32 @@ export interface CompiledPlugin {
 
 const SOURCE_FILE = /\.(?:[cm]?[jt]s)$/
 const JSON_FILE = /\.json$/
+const isSourceFile = (path: string) => SOURCE_FILE.test(path) && !path.endsWith('.d.ts')
 
 const moduleWrapper = (body: string) =>
   `(function (exports, require, module, __filename, __dirname) {${body}\n})`
 
 /**
- * Transforms every source file of a plugin (TypeScript and ES module syntax, in `.ts` and `.js`
- * alike) into CommonJS module bodies, and checks every static import: relative imports must name
- * a plugin file, other imports must be on the allow-list. Rejects with a `ValidationError` whose
- * problems name the file and line.
+ * Transforms the plugin's entry file and every file it reaches through relative imports
+ * (TypeScript and ES module syntax, in `.ts` and `.js` alike) into CommonJS module bodies, and
+ * checks every static import: relative imports must name a plugin file, other imports must be on
+ * the allow-list. Files the entry never reaches (tests, build configs, scripts shipped in the same
+ * folder) are not compiled, so their imports do not matter, as in the original plugin server.
+ * Rejects with a `ValidationError` whose problems name the file and line.
  */
 export function compilePlugin(source: PluginSource): CompiledPlugin {
+  if (source.files[source.entry] === undefined || !isSourceFile(source.entry)) {
+    throw new ValidationError('sandbox', `plugin '${source.name}' cannot be loaded`, [
+      { field: source.entry, message: 'the entry file is missing or is not a JavaScript/TypeScript file' },
+    ])
+  }
   const paths = Object.keys(source.files)
   const modules: CompiledModule[] = []
   const problems: { field: string; message: string }[] = []
-  for (const [path, text] of Object.entries(source.files)) {
+  const queued = new Set([source.entry])
+  const queue = [source.entry]
+  for (let path = queue.shift(); path !== undefined; path = queue.shift()) {
+    const text = source.files[path] ?? ''
     if (JSON_FILE.test(path)) {
       modules.push({
         path,
@@ -54,7 +65,6 @@ export function compilePlugin(source: PluginSource): CompiledPlugin {
       })
       continue
     }
-    if (!SOURCE_FILE.test(path) || path.endsWith('.d.ts')) continue
     let body: string
     try {
       body = transformSource(path, text)
@@ -67,8 +77,18 @@ export function compilePlugin(source: PluginSource): CompiledPlugin {
       const at = `${path}:${line}`
       if (ALLOWED_MODULES.includes(specifier) || imports[specifier] !== undefined) continue
       const target = resolveRelativeImport(path, specifier, paths)
-      if (target !== null) imports[specifier] = target
-      else if (specifier.startsWith('.')) {
+      if (target !== null && (isSourceFile(target) || JSON_FILE.test(target))) {
+        imports[specifier] = target
+        if (!queued.has(target)) {
+          queued.add(target)
+          queue.push(target)
+        }
+      } else if (target !== null) {
+        problems.push({
+          field: at,
+          message: `Cannot import '${specifier}': only JavaScript, TypeScript and JSON files can be imported`,
+        })
+      } else if (specifier.startsWith('.')) {
         problems.push({ field: at, message: `Cannot import '${specifier}': no such file in the plugin` })
       } else {
         problems.push({
@@ -78,12 +98,6 @@ export function compilePlugin(source: PluginSource): CompiledPlugin {
       }
     }
     modules.push({ path, code: moduleWrapper(body), imports })
-  }
-  if (!modules.some((module) => module.path === source.entry)) {
-    problems.push({
-      field: source.entry,
-      message: 'the entry file is missing or is not a JavaScript/TypeScript file',
-    })
   }
   if (problems.length > 0) {
     throw new ValidationError('sandbox', `plugin '${source.name}' cannot be loaded`, problems)
