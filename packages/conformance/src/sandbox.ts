@@ -322,7 +322,7 @@ export function describeSandboxConformance(
 
       it('fails the load of an import outside the allow-list with "Cannot import \'X\'", naming file and line', async () => {
         const plugin = await install({
-          'index.ts': `import { readFileSync } from 'fs'\nexport function processEvent(event) { readFileSync('/etc/passwd'); return event }\n`,
+          'index.ts': `import { readFileSync } from 'fs'\nimport other from './other'\nexport function processEvent(event) { readFileSync('/etc/passwd'); return other ? event : null }\n`,
           'other.ts': `\n\nimport pg from 'pg'\nexport default pg\n`,
         })
         const record = await plugin.record()

@@ -14,6 +14,17 @@ export const ALLOWED_MODULES: readonly string[] = [
   'stream',
 ]
 
+/** Allow-listed Node built-ins, also importable with the `node:` prefix (`node:crypto`). */
+const NODE_BUILTINS = new Set(['crypto', 'url', 'zlib', 'stream'])
+
+/** Whether plugins may import `specifier`. */
+export function isAllowedModule(specifier: string): boolean {
+  return (
+    ALLOWED_MODULES.includes(specifier) ||
+    (specifier.startsWith('node:') && NODE_BUILTINS.has(specifier.slice(5)))
+  )
+}
+
 /** One plugin file, ready to run as a CommonJS module body. */
 export interface CompiledModule {
   path: string
@@ -75,7 +86,7 @@ export function compilePlugin(source: PluginSource): CompiledPlugin {
     const imports: Record<string, string> = {}
     for (const { specifier, line } of findRequires(path, body, problems)) {
       const at = `${path}:${line}`
-      if (ALLOWED_MODULES.includes(specifier) || imports[specifier] !== undefined) continue
+      if (isAllowedModule(specifier) || imports[specifier] !== undefined) continue
       const target = resolveRelativeImport(path, specifier, paths)
       if (target !== null && (isSourceFile(target) || JSON_FILE.test(target))) {
         imports[specifier] = target

@@ -187,6 +187,11 @@ describe('imports (SPEC §1)', () => {
       'ba7816bf8f01cfea',
     ],
     [
+      'node:crypto',
+      `return require('node:crypto').createHash('md5').update('a').digest('hex')`,
+      '0cc175b9c0f1b6a831c399e269772661',
+    ],
+    [
       'crypto hmac',
       `return require('crypto').createHmac('sha1', 'key').update('x').digest('base64')`,
       'KgDo6DQ9+GxMGIsmPuyjMa+jFUg=',

@@ -919,6 +919,7 @@
     return buffer
   }
 
+  const NODE_PREFIXED = ['crypto', 'url', 'zlib', 'stream']
   const builtinModules = {
     '@posthog/plugin-scaffold': freeze({ RetryError }),
     '@posthog/plugin-contrib': freeze({ createBuffer }),
@@ -946,7 +947,8 @@
     moduleCache.set(path, module)
     const require = (specifier) => {
       const key = String(specifier)
-      if (hasOwn(builtinModules, key)) return builtinModules[key]
+      const builtin = key.startsWith('node:') && NODE_PREFIXED.includes(key.slice(5)) ? key.slice(5) : key
+      if (hasOwn(builtinModules, builtin)) return builtinModules[builtin]
       if (hasOwn(definition.imports, key)) return loadModule(definition.imports[key])
       throw notAvailable(key)
     }
