@@ -36,48 +36,29 @@ const moduleWrapper = (body: string) =>
   `(function (exports, require, module, __filename, __dirname) {${body}\n})`
 
 /**
- * Transforms every source file of a plugin (TypeScript and ES module syntax, in `.ts` and `.js`
- * alike) into CommonJS module bodies, and checks every static import: relative imports must name
- * a plugin file, other imports must be on the allow-list. Rejects with a `ValidationError` whose
- * problems name the file and line.
+ * Transforms the entry file and every plugin file it imports (transitively; TypeScript and ES
+ * module syntax, in `.ts` and `.js` alike) into CommonJS module bodies, and checks every static
+ * import: relative imports must name a plugin file, other imports must be on the allow-list.
+ * Files the entry never reaches (tests, build configs, scripts) are not compiled or checked: they
+ * never run in the sandbox. Rejects with a `ValidationError` whose problems name the file and line.
  */
 export function compilePlugin(source: PluginSource): CompiledPlugin {
   const paths = Object.keys(source.files)
   const modules: CompiledModule[] = []
   const problems: { field: string; message: string }[] = []
-  for (const [path, text] of Object.entries(source.files)) {
-    if (JSON_FILE.test(path)) {
-      modules.push({
-        path,
-        code: moduleWrapper(`module.exports = JSON.parse(${JSON.stringify(text)})`),
-        imports: {},
-      })
-      continue
+  const pending = [source.entry]
+  const seen = new Set(pending)
+  for (let path = pending.shift(); path !== undefined; path = pending.shift()) {
+    const text = source.files[path]
+    if (text === undefined) continue
+    const module = compileModule(path, text, paths, problems)
+    if (!module) continue
+    modules.push(module)
+    for (const target of Object.values(module.imports)) {
+      if (seen.has(target)) continue
+      seen.add(target)
+      pending.push(target)
     }
-    if (!SOURCE_FILE.test(path) || path.endsWith('.d.ts')) continue
-    let body: string
-    try {
-      body = transformSource(path, text)
-    } catch (error) {
-      problems.push({ field: path, message: describeSyntaxError(error) })
-      continue
-    }
-    const imports: Record<string, string> = {}
-    for (const { specifier, line } of findRequires(path, body, problems)) {
-      const at = `${path}:${line}`
-      if (ALLOWED_MODULES.includes(specifier) || imports[specifier] !== undefined) continue
-      const target = resolveRelativeImport(path, specifier, paths)
-      if (target !== null) imports[specifier] = target
-      else if (specifier.startsWith('.')) {
-        problems.push({ field: at, message: `Cannot import '${specifier}': no such file in the plugin` })
-      } else {
-        problems.push({
-          field: at,
-          message: `Cannot import '${specifier}': this module is not available to plugins`,
-        })
-      }
-    }
-    modules.push({ path, code: moduleWrapper(body), imports })
   }
   if (!modules.some((module) => module.path === source.entry)) {
     problems.push({
@@ -90,6 +71,49 @@ export function compilePlugin(source: PluginSource): CompiledPlugin {
   }
   return { entry: source.entry, modules }
 }
+
+function compileModule(
+  path: string,
+  text: string,
+  paths: readonly string[],
+  problems: { field: string; message: string }[],
+): CompiledModule | null {
+  if (JSON_FILE.test(path)) {
+    return { path, code: moduleWrapper(`module.exports = JSON.parse(${JSON.stringify(text)})`), imports: {} }
+  }
+  if (!SOURCE_FILE.test(path) || path.endsWith('.d.ts')) return null
+  let body: string
+  try {
+    body = transformSource(path, text)
+  } catch (error) {
+    problems.push({ field: path, message: describeSyntaxError(error) })
+    return null
+  }
+  const imports: Record<string, string> = {}
+  for (const { specifier, line } of findRequires(path, body, problems)) {
+    const at = `${path}:${line}`
+    if (ALLOWED_MODULES.includes(specifier) || imports[specifier] !== undefined) continue
+    const target = resolveRelativeImport(path, specifier, paths)
+    if (target !== null && isLoadable(target)) imports[specifier] = target
+    else if (target !== null) {
+      problems.push({
+        field: at,
+        message: `Cannot import '${specifier}': only JavaScript, TypeScript and JSON files can be imported`,
+      })
+    } else if (specifier.startsWith('.')) {
+      problems.push({ field: at, message: `Cannot import '${specifier}': no such file in the plugin` })
+    } else {
+      problems.push({
+        field: at,
+        message: `Cannot import '${specifier}': this module is not available to plugins`,
+      })
+    }
+  }
+  return { path, code: moduleWrapper(body), imports }
+}
+
+const isLoadable = (path: string) =>
+  JSON_FILE.test(path) || (SOURCE_FILE.test(path) && !path.endsWith('.d.ts'))
 
 function transformSource(path: string, text: string): string {
   const { code } = transform(text, {
