@@ -2,8 +2,6 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { type CliIo, writeTo } from './io.js'
-import { runCommand } from './run.js'
-import { validateCommand } from './validate.js'
 
 /** Exit codes of the `sluice` command. */
 export const EXIT = {
@@ -181,5 +179,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     configFiles: values['config-file'] ?? [],
     attachments: values.attachment ?? [],
   }
-  return command === 'run' ? runCommand(options, io) : validateCommand(options, io)
+  // Loaded on use, so help and usage errors do not start isolated-vm.
+  if (command === 'run') return (await import('./run.js')).runCommand(options, io)
+  return (await import('./validate.js')).validateCommand(options, io)
 }
