@@ -290,7 +290,8 @@ async function runChain(
     }
   } catch (error) {
     exitCode = 1
-    if (!(error instanceof RunStopped)) await say(`sluice run: stopped: ${describeError(error)}`)
+    if ((error as { code?: unknown }).code === 'EPIPE') await say('sluice run: stopped: stdout was closed')
+    else if (!(error instanceof RunStopped)) await say(`sluice run: stopped: ${describeError(error)}`)
   } finally {
     await configs.close().catch((error) => say(`sluice run: teardown failed: ${describeError(error)}`))
     await telemetry.close()

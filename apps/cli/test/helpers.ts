@@ -51,6 +51,14 @@ export function sluice(args: readonly string[], options: { stdin?: string; cwd?:
   })
 }
 
+/** Starts `sluice` with stdin left open: for tests that write input while it runs. */
+export function startSluice(args: readonly string[], options: { cwd?: string } = {}) {
+  return spawn(process.execPath, [bin, ...args], {
+    cwd: options.cwd ?? tmpdir(),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+}
+
 /** The JSON lines of a run's stdout. */
 export function jsonLines(stdout: string): Record<string, unknown>[] {
   return stdout

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { jsonLines, jsonl, sluice, tempRoot, writeFiles } from './helpers.js'
+import { jsonLines, jsonl, sluice, startSluice, tempRoot, writeFiles } from './helpers.js'
 
 const root = tempRoot()
 
@@ -316,6 +316,18 @@ exports.exportEvents = async () => {}
     expect(result.stderr).toBe(
       'sluice run: note: [capturer] exportEvents not run by sluice run\nin 1, out 2, dropped 0, failed 0, captured 1\n',
     )
+  })
+
+  it('processes input as it arrives, without waiting for the end of stdin', async () => {
+    const child = startSluice(['run', 'counter'], { cwd: root })
+    child.stdin.write(jsonl({ event: 'first' }))
+    const firstLine = await new Promise<string>((resolve) => {
+      child.stdout.setEncoding('utf8').once('data', (chunk: string) => resolve(chunk))
+    })
+    expect(JSON.parse(firstLine)).toMatchObject({ event: 'first', properties: { count: 1 } })
+    child.stdin.end(jsonl({ event: 'second' }))
+    const code = await new Promise((resolve) => child.on('close', resolve))
+    expect(code).toBe(0)
   })
 
   it('refuses a plugin that cannot be read, before running anything', async () => {
