@@ -230,14 +230,12 @@ async function runChain(
     for (const id of ids) {
       const name = configNames.get(id)
       const record = await registry.getConfig(id)
-      // A config that failed to load or set up is disabled in the registry, with the error.
+      // A config that failed to load or set up is disabled in the registry; the config manager
+      // has logged why (flushed above), so the reason is not repeated here.
       if (record && !record.enabled) {
-        const error = record.error
-        problems.push(
-          `[${name}] did not start: ${error?.source ?? 'load'} failed: ${error?.message ?? 'unknown error'}`,
-        )
+        problems.push(`[${name}] did not start (${record.error?.source ?? 'load'} failed); nothing was run`)
       } else if (configs.get(id)?.status !== 'ready') {
-        problems.push(`[${name}] setupPlugin asked for a retry (RetryError); sluice run does not retry setup`)
+        problems.push(`[${name}] did not start (setupPlugin asked for a retry, which sluice run does not do)`)
       }
     }
     if (problems.length > 0) {
@@ -247,7 +245,8 @@ async function runChain(
     if (teamId === DEFAULT_TEAM) {
       for (const id of ids) {
         const live = configs.get(id)
-        const skipped = NOT_RUN.filter((fn) => live?.has(fn))
+        const skipped: string[] = NOT_RUN.filter((fn) => live?.has(fn))
+        if ((live?.capabilities.jobs.length ?? 0) > 0) skipped.push('jobs')
         if (skipped.length > 0) {
           await say(`sluice run: note: [${configNames.get(id)}] ${skipped.join(', ')} not run by sluice run`)
         }

@@ -268,7 +268,7 @@ describe('sluice run', () => {
       stdout: '',
       stderr: [
         '[broken-setup] error: disabled: setupPlugin failed: Error: no database',
-        'sluice run: [broken-setup] did not start: setupPlugin failed: Error: no database',
+        'sluice run: [broken-setup] did not start (setupPlugin failed); nothing was run',
         'in 0, out 0, dropped 0, failed 0',
         '',
       ].join('\n'),
@@ -316,6 +316,24 @@ exports.exportEvents = async () => {}
     expect(result.stderr).toBe(
       'sluice run: note: [capturer] exportEvents not run by sluice run\nin 1, out 2, dropped 0, failed 0, captured 1\n',
     )
+  })
+
+  it('refuses to run a plugin whose code cannot load, naming the file and line', async () => {
+    writeFiles(root, 'uses-fs', {
+      'plugin.json': '{"name":"uses-fs"}',
+      'index.js': "exports.processEvent = (e) => e\nconst fs = require('fs')\n",
+    })
+    const result = await sluice(['run', 'uses-fs'], { cwd: root, stdin: jsonl({ event: 'a' }) })
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: [
+        "[uses-fs] error: disabled: load failed: ValidationError: [sluice:sandbox] plugin 'uses-fs' cannot be loaded: index.js:2: Cannot import 'fs': this module is not available to plugins",
+        'sluice run: [uses-fs] did not start (load failed); nothing was run',
+        'in 0, out 0, dropped 0, failed 0',
+        '',
+      ].join('\n'),
+    })
   })
 
   it('processes input as it arrives, without waiting for the end of stdin', async () => {
