@@ -76,6 +76,10 @@ stderr: plugin logs as "[<plugin name>] <level>: <message>", unusable lines as
 "sluice run: line <n>: <reason>", and at the end "in N, out N, dropped N, failed N".
 
 ${CONFIG_HELP}
+Services: fetch and posthog.api use a real HTTP client that refuses loopback, private, link-local
+and metadata addresses. meta.geoip answers from --geoip <file.mmdb> (a MaxMind City database);
+without it, geoip lookups fail with a clear error.
+
 Exit code: 0 when every event went through every plugin; 1 when a line was not a usable event
 or a plugin failed on an event (the other events are still processed and written), or when a
 plugin, its config or its setupPlugin failed (then nothing is run); 2 for usage errors.
@@ -91,6 +95,7 @@ function parseCommandArgs(args: readonly string[]) {
       config: { type: 'string', multiple: true },
       'config-file': { type: 'string', multiple: true },
       attachment: { type: 'string', multiple: true },
+      geoip: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -178,6 +183,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     config: values.config ?? [],
     configFiles: values['config-file'] ?? [],
     attachments: values.attachment ?? [],
+    ...(values.geoip === undefined ? {} : { geoipDatabase: values.geoip }),
   }
   // Loaded on use, so help and usage errors do not start isolated-vm.
   if (command === 'run') return (await import('./run.js')).runCommand(options, io)

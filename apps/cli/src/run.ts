@@ -1,5 +1,6 @@
 // `sluice run`: JSONL events through a chain of plugins, in the real sandbox on the memory stack.
 import { randomUUID } from 'node:crypto'
+import { resolve as resolvePath } from 'node:path'
 import { createInterface } from 'node:readline'
 import {
   createCapture,
@@ -8,6 +9,7 @@ import {
   createPipeline,
   createTelemetry,
   describeError,
+  type GeoIp,
   type LogSink,
   type PluginFunctionName,
   type ProcessedPluginEvent,
@@ -16,6 +18,8 @@ import {
   type Sink,
   ValidationError,
 } from '@sluice/core'
+import { createMmdbGeoIp } from '@sluice/geoip-mmdb'
+import { createHttpFetch } from '@sluice/http'
 import {
   createMemoryCache,
   createMemoryDeadLetterStore,
@@ -40,6 +44,8 @@ import { type LoadedPluginFiles, loadPluginFiles, pluginProblemLines } from './p
 export interface RunCommandOptions extends ConfigArguments {
   /** Plugin folders or archives, in chain order. */
   plugins: readonly string[]
+  /** `--geoip`: a MaxMind City `.mmdb` file that answers `meta.geoip.locate`. */
+  geoipDatabase?: string
   /**
    * Most input lines handed to the pipeline at once; fewer when input arrives slowly.
    * @default 500
@@ -93,6 +99,14 @@ export async function runCommand(options: RunCommandOptions, io: CliIo): Promise
       problems.push(...pluginProblemLines(path, error))
     }
   }
+  let geoip: GeoIp | undefined
+  if (options.geoipDatabase !== undefined) {
+    try {
+      geoip = await createMmdbGeoIp({ path: resolvePath(io.cwd, options.geoipDatabase) })
+    } catch (error) {
+      problems.push(`--geoip: ${describeError(error)}`)
+    }
+  }
   if (problems.length === 0) {
     const chain = loaded.map((plugin, index) => ({
       name: plugin.manifest.name,
@@ -100,7 +114,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIo): Promise
       manifest: plugin.manifest,
     }))
     const resolved = await resolveChainConfigs(chain, options, io.cwd)
-    if (resolved.ok) return runChain(loaded, resolved.configs, options, io)
+    if (resolved.ok) return runChain(loaded, resolved.configs, options, geoip ? { geoip } : {}, io)
     problems.push(...resolved.problems)
   }
   for (const problem of problems) await say(`sluice run: ${problem}`)
@@ -112,6 +126,7 @@ async function runChain(
   plugins: readonly LoadedPluginFiles[],
   configsByPlugin: readonly ChainPluginConfig[],
   options: RunCommandOptions,
+  services: { geoip?: GeoIp },
   io: CliIo,
 ): Promise<number> {
   const say = (line: string) => writeTo(io.stderr, `${line}\n`)
@@ -183,7 +198,16 @@ async function runChain(
     sandbox,
     jobQueue,
     telemetry,
-    hostServices: { clock, cache, storage, jobQueue, telemetry, capture },
+    hostServices: {
+      clock,
+      cache,
+      storage,
+      jobQueue,
+      telemetry,
+      capture,
+      fetch: createHttpFetch(),
+      ...services,
+    },
   })
   const pipeline = createPipeline({
     clock,

@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { buildMmdb } from '@sluice/geoip-mmdb'
 import { describe, expect, it } from 'vitest'
 import { jsonLines, jsonl, sluice, startSluice, tempRoot, writeFiles } from './helpers.js'
 
@@ -355,5 +356,53 @@ exports.exportEvents = async () => {}
       stdout: '',
       stderr: 'sluice run: nowhere: no such file or folder\nsluice run: nothing was run (1 problem)\n',
     })
+  })
+
+  it('answers meta.geoip from the --geoip database', async () => {
+    const database = join(root, 'city.mmdb')
+    writeFileSync(
+      database,
+      buildMmdb({ networks: [{ network: '81.2.69.0/24', record: { country: { iso_code: 'GB' } } }] }),
+    )
+    writeFiles(root, 'locator', {
+      'plugin.json': '{"name":"locator"}',
+      'index.js': `exports.processEvent = async (event, { geoip }) => {
+  const city = await geoip.locate(event.ip)
+  event.properties.country = city ? city.country.iso_code : null
+  return event
+}
+`,
+    })
+    const result = await sluice(['run', 'locator', '--geoip', 'city.mmdb'], {
+      cwd: root,
+      stdin: jsonl({ event: 'a', ip: '81.2.69.160' }, { event: 'b', ip: '192.0.2.1' }),
+    })
+    expect(result.code).toBe(0)
+    expect(
+      jsonLines(result.stdout).map((event) => (event.properties as { country: unknown }).country),
+    ).toEqual(['GB', null])
+  })
+
+  it('refuses a --geoip file that is not a MaxMind database, before running anything', async () => {
+    writeFileSync(join(root, 'not-a-db.mmdb'), 'hello')
+    const result = await sluice(['run', 'counter', '--geoip', 'not-a-db.mmdb'], { cwd: root, stdin: '' })
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('sluice run: --geoip:')
+    expect(result.stderr).toContain('nothing was run')
+  })
+
+  it('lets plugins fetch through the SSRF guard: loopback targets are refused', async () => {
+    writeFiles(root, 'fetcher', {
+      'plugin.json': '{"name":"fetcher"}',
+      'index.js': `exports.processEvent = async (event) => {
+  await fetch('http://127.0.0.1:9/secret')
+  return event
+}
+`,
+    })
+    const result = await sluice(['run', 'fetcher'], { cwd: root, stdin: jsonl({ event: 'a' }) })
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/\[fetcher\] error: .*127\.0\.0\.1/)
+    expect(jsonLines(result.stdout)).toHaveLength(1)
   })
 })
