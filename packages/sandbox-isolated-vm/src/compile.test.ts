@@ -62,4 +62,10 @@ describe('compilePlugin', () => {
       },
     ])
   })
+
+  it('refuses a missing entry file', () => {
+    expect(problemsOf(() => compilePlugin(source({ 'other.js': '' })))).toEqual([
+      { field: 'index.js', message: 'the entry file is missing or is not a JavaScript/TypeScript file' },
+    ])
+  })
 })
