@@ -325,9 +325,12 @@ export class GuestContext {
         .apply(undefined, [], { timeout: this.limits.callTimeoutMs })
         .then(
           (next) => {
+            // `next` comes from plugin-controlled code: a forged Infinity would become a 1 ms
+            // host timer (with a TimeoutOverflowWarning each time). No real deadline is further
+            // away than one call timeout.
             const wait =
               typeof next === 'number' && next > 0
-                ? Math.max(5, next - Date.now())
+                ? Math.min(this.limits.callTimeoutMs, Math.max(5, next - Date.now()))
                 : this.limits.callTimeoutMs
             this.#scheduleTick(wait)
           },
