@@ -101,6 +101,7 @@ const isSyncTimeout = (error: unknown) => error instanceof Error && /execution t
 
 interface GuestApi {
   run: ivm.Reference<(request: string) => Promise<string>>
+  start: ivm.Reference<(batch: number) => void>
   settle: ivm.Reference<(id: number, reply: string) => void>
   expire: ivm.Reference<() => number>
   collect: ivm.Reference<(batch: number) => string>
@@ -195,6 +196,7 @@ export class GuestContext {
       }
       const api: GuestApi = {
         run: await get('run'),
+        start: await get('start'),
         settle: await get('settle'),
         expire: await get('expire'),
         collect: await get('collect'),
@@ -224,12 +226,20 @@ export class GuestContext {
     const hardLimit = setTimeout(() => this.owner.discard(this.handle.generation, 'watchdog'), hardLimitMs)
     this.#inFlight += 1
     this.#scheduleTick(this.limits.callTimeoutMs)
+    const options = { timeout: this.limits.callTimeoutMs }
+    // `run` registers the batch and resolves with its outcomes; plugin code runs in `start`'s task
+    // (see the runtime). isolated-vm runs an isolate's tasks in the order they were queued.
+    const result = this.api.run.apply(undefined, [request], { ...options, result: { promise: true } })
+    result.catch(() => {
+      // Awaited below, unless `start` is interrupted and the batch abandoned.
+    })
     try {
-      const result = await this.api.run.apply(undefined, [request], {
-        timeout: this.limits.callTimeoutMs,
-        result: { promise: true },
+      await this.api.start.apply(undefined, [batch], options).catch((error: unknown) => {
+        // Other than an interrupt or a lost isolate, this is a promise rejection the plugin left
+        // unhandled, which isolated-vm reports on the task it happened in: the calls go on.
+        if (isSyncTimeout(error) || this.owner.lossOf(this.handle.generation)) throw error
       })
-      return this.#outcomes(result, calls.length)
+      return this.#outcomes(await result, calls.length)
     } catch (error) {
       const loss = this.owner.lossOf(this.handle.generation)
       if (loss) return calls.map(() => lossFailure(loss, this.limits, this.memoryLimitMb))

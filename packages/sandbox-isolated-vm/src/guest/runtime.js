@@ -1116,20 +1116,38 @@
       if (lane) lane.push(index)
       else lanes.set(call.lane, [index])
     })
+    // Plugin code runs only once the host calls `start`, in a task of its own: isolated-vm fails
+    // the task in which a promise rejection is left unhandled, and that must not be this one,
+    // whose promise carries the outcomes of the whole batch.
+    await new Promise((resolve) => {
+      state.start = resolve
+    })
     try {
-      await Promise.all(
-        Array.from(lanes.values(), async (indices) => {
-          for (const index of indices) {
-            if (state.abandoned) return
-            state.started[index] = true
-            state.outcomes[index] = await runOne(request.fn, request.calls[index].args, request.timeoutMs)
-          }
+      await Promise.race([
+        Promise.all(
+          Array.from(lanes.values(), async (indices) => {
+            for (const index of indices) {
+              if (state.abandoned) return
+              state.started[index] = true
+              state.outcomes[index] = await runOne(request.fn, request.calls[index].args, request.timeoutMs)
+            }
+          }),
+        ),
+        // Settles once `collect` gives up on the batch, so the host's promise for it settles too.
+        new Promise((resolve) => {
+          state.abandon = resolve
         }),
-      )
+      ])
       return `[${state.outcomes.join(',')}]`
     } finally {
       batches.delete(request.batch)
     }
+  }
+
+  /** Lets a batch that `run` registered begin. */
+  function start(batch) {
+    const state = batches.get(batch)
+    state?.start?.()
   }
 
   /**
@@ -1140,6 +1158,7 @@
     const state = batches.get(batch)
     if (!state) return '{"outcomes":[],"started":[]}'
     state.abandoned = true
+    state.abandon?.()
     batches.delete(batch)
     return `{"outcomes":[${state.outcomes.map((outcome) => outcome ?? 'null').join(',')}],"started":${stringify(state.started)}}`
   }
@@ -1218,5 +1237,5 @@
     Object.defineProperty(globalThis, name, { value: globals[name], writable: true, configurable: true })
   }
 
-  return { define, boot, run, settle, expire, collect }
+  return { define, boot, run, start, settle, expire, collect }
 })
