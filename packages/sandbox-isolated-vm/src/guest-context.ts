@@ -243,7 +243,7 @@ export class GuestContext {
     } catch (error) {
       const loss = this.owner.lossOf(this.handle.generation)
       if (loss) return calls.map(() => lossFailure(loss, this.limits, this.memoryLimitMb))
-      if (isSyncTimeout(error)) return this.#recoverInterrupted(fn, batch, calls)
+      if (isSyncTimeout(error)) return this.#recoverInterrupted(fn, batch, calls, result)
       return calls.map(() =>
         failure('SandboxError', `the sandbox failed the call: ${(error as Error).message}`),
       )
@@ -282,13 +282,31 @@ export class GuestContext {
   // A synchronous runaway (an infinite loop) interrupted the whole batch. Calls that finished
   // keep their outcome; calls that had started fail with the timeout; calls that had not started
   // run again in a batch of their own, so one bad event does not fail its neighbours.
-  async #recoverInterrupted(fn: string, batch: number, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
-    let collected: { outcomes: unknown[]; started: boolean[] }
+  async #recoverInterrupted(
+    fn: string,
+    batch: number,
+    calls: readonly LaneCall[],
+    result: Promise<unknown>,
+  ): Promise<CallOutcome[]> {
+    let collected: { outcomes: unknown[]; started: unknown[] } = { outcomes: [], started: [] }
     try {
       const json = await this.api.collect.apply(undefined, [batch], { timeout: this.limits.callTimeoutMs })
-      collected = JSON.parse(json as string)
+      const report = JSON.parse(json as string) as {
+        finished?: unknown
+        outcomes?: unknown
+        started?: unknown
+      } | null
+      // The batch finished after the interrupt (the deadline of the call that ran away failed it
+      // first): its outcomes are on their way. Running its calls again would repeat them.
+      if (report?.finished === true) {
+        return this.#outcomes(await result.catch(() => null), calls.length)
+      }
+      // The report is plugin-controlled (a poisoned builtin can rewrite it); use it only if well-formed.
+      if (report && Array.isArray(report.outcomes) && Array.isArray(report.started)) {
+        collected = { outcomes: report.outcomes, started: report.started }
+      }
     } catch {
-      collected = { outcomes: [], started: [] }
+      // No report: every call counts as not started.
     }
     const outcomes: CallOutcome[] = new Array(calls.length)
     const rerun: number[] = []

@@ -1152,11 +1152,12 @@
 
   /**
    * Stops a batch the host had to abandon (a runaway interrupted it) and reports how far it got:
-   * finished outcomes (`null` where unfinished) and which calls had started.
+   * finished outcomes (`null` where unfinished) and which calls had started; or that it finished
+   * after all (the runaway call's deadline failed it), its outcomes on their way to the host.
    */
   function collect(batch) {
     const state = batches.get(batch)
-    if (!state) return '{"outcomes":[],"started":[]}'
+    if (!state) return '{"finished":true}'
     state.abandoned = true
     state.abandon?.()
     batches.delete(batch)
