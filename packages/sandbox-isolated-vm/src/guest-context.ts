@@ -99,6 +99,24 @@ function longestLane(calls: readonly LaneCall[]): number {
 
 const isSyncTimeout = (error: unknown) => error instanceof Error && /execution timed out/i.test(error.message)
 
+/**
+ * Settles as `work` does, or rejects with `expired()` after `limitMs`. isolated-vm interrupts
+ * JavaScript at its timeouts, but not a builtin running in native code (`indexOf` over a sparse
+ * array of 2e9 slots runs for half a minute): past the limit `expired` disposes the isolate and
+ * the host stops waiting, while the isolate's thread finishes the builtin on its own.
+ */
+async function withinHardLimit<T>(work: Promise<T>, limitMs: number, expired: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expiry = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(expired()), limitMs)
+  })
+  try {
+    return await Promise.race([work, expiry])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 interface GuestApi {
   run: ivm.Reference<(request: string) => Promise<string>>
   start: ivm.Reference<(batch: number) => void>
@@ -185,10 +203,14 @@ export class GuestContext {
       })
       let exportedJson: string
       try {
-        exportedJson = (await boot.apply(
-          undefined,
-          [owner.compiled.entry, JSON.stringify(PLUGIN_FUNCTION_NAMES), instance],
-          run,
+        const loadLimitMs = limits.callTimeoutMs + limits.watchdogGraceMs
+        exportedJson = (await withinHardLimit(
+          boot.apply(undefined, [owner.compiled.entry, JSON.stringify(PLUGIN_FUNCTION_NAMES), instance], run),
+          loadLimitMs,
+          () => {
+            owner.discard(handle.generation, 'watchdog')
+            return new Error(`the plugin did not finish loading within ${loadLimitMs} ms`)
+          },
         )) as string
       } catch (error) {
         const err = error as Error
@@ -220,12 +242,34 @@ export class GuestContext {
 
   /** Runs `fn` over `calls`; one outcome per call, in order. Never rejects. */
   async runBatch(fn: string, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
-    const batch = ++this.#batches
-    const request = JSON.stringify({ batch, fn, timeoutMs: this.limits.callTimeoutMs, calls })
     const hardLimitMs = longestLane(calls) * this.limits.callTimeoutMs + this.limits.watchdogGraceMs
-    const hardLimit = setTimeout(() => this.owner.discard(this.handle.generation, 'watchdog'), hardLimitMs)
     this.#inFlight += 1
     this.#scheduleTick(this.limits.callTimeoutMs)
+    try {
+      return await withinHardLimit(this.#attempt(fn, calls), hardLimitMs, () => {
+        this.owner.discard(this.handle.generation, 'watchdog')
+        return new Error(`the batch passed its ${hardLimitMs} ms hard limit`)
+      })
+    } catch {
+      const loss = this.owner.lossOf(this.handle.generation) ?? 'watchdog'
+      return calls.map(() => lossFailure(loss, this.limits, this.memoryLimitMb))
+    } finally {
+      this.#inFlight -= 1
+    }
+  }
+
+  /** Releases the context; its calls in flight fail. */
+  release(): void {
+    if (this.#released) return
+    this.#released = true
+    if (this.#tick) clearTimeout(this.#tick)
+    for (const reference of Object.values(this.api)) reference.release()
+    if (!this.handle.isolate.isDisposed) this.context.release()
+  }
+
+  async #attempt(fn: string, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
+    const batch = ++this.#batches
+    const request = JSON.stringify({ batch, fn, timeoutMs: this.limits.callTimeoutMs, calls })
     const options = { timeout: this.limits.callTimeoutMs }
     // `run` registers the batch and resolves with its outcomes; plugin code runs in `start`'s task
     // (see the runtime). isolated-vm runs an isolate's tasks in the order they were queued.
@@ -247,19 +291,7 @@ export class GuestContext {
       return calls.map(() =>
         failure('SandboxError', `the sandbox failed the call: ${(error as Error).message}`),
       )
-    } finally {
-      clearTimeout(hardLimit)
-      this.#inFlight -= 1
     }
-  }
-
-  /** Releases the context; its calls in flight fail. */
-  release(): void {
-    if (this.#released) return
-    this.#released = true
-    if (this.#tick) clearTimeout(this.#tick)
-    for (const reference of Object.values(this.api)) reference.release()
-    if (!this.handle.isolate.isDisposed) this.context.release()
   }
 
   #outcomes(result: unknown, count: number): CallOutcome[] {
