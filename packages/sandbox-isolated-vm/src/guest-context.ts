@@ -86,6 +86,29 @@ function sanitiseOutcome(value: unknown): CallOutcome {
   }
 }
 
+/**
+ * The export list `boot` reported. Plugin code ran just before, and may have poisoned the
+ * builtins `boot` uses to build it: keep only well-formed names.
+ */
+function readExported(json: string): ExportedShape {
+  const reported = JSON.parse(json) as { functions?: unknown; jobs?: unknown; metrics?: unknown } | null
+  const names = (value: unknown) =>
+    Array.isArray(value) && value.every((name) => typeof name === 'string') ? (value as string[]) : null
+  const functions = names(reported?.functions)
+  const jobs = names(reported?.jobs)
+  if (!functions || !jobs) {
+    throw new GuestLoadError(
+      'the plugin tampered with the runtime while loading: its exports cannot be read',
+      undefined,
+    )
+  }
+  return {
+    functions: functions.filter((name) => (PLUGIN_FUNCTION_NAMES as readonly string[]).includes(name)),
+    jobs,
+    metrics: reported?.metrics,
+  }
+}
+
 function longestLane(calls: readonly LaneCall[]): number {
   const sizes = new Map<string, number>()
   let longest = 0
@@ -227,7 +250,7 @@ export class GuestContext {
       define.release()
       boot.release()
       runtime.release()
-      return new GuestContext(owner, handle, context, api, limits, memoryLimitMb, JSON.parse(exportedJson))
+      return new GuestContext(owner, handle, context, api, limits, memoryLimitMb, readExported(exportedJson))
     } catch (error) {
       context.release()
       if (isolate.isDisposed) owner.lossOf(handle.generation)
