@@ -37,6 +37,7 @@ export class GuestLoadError extends Error {
   }
 }
 
+const MAX_FAILURE_NAME = 200
 const MAX_FAILURE_MESSAGE = 8 * 1024
 const MAX_FAILURE_STACK = 16 * 1024
 
@@ -77,7 +78,7 @@ function sanitiseOutcome(value: unknown): CallOutcome {
   return {
     ok: false,
     failure: {
-      name: typeof reported.name === 'string' ? reported.name.slice(0, 200) : 'Error',
+      name: typeof reported.name === 'string' ? reported.name.slice(0, MAX_FAILURE_NAME) : 'Error',
       message: typeof reported.message === 'string' ? reported.message.slice(0, MAX_FAILURE_MESSAGE) : '',
       ...(stack === undefined ? {} : { stack }),
       retry: reported.retry === true,
@@ -197,6 +198,7 @@ export class GuestContext {
       const settings = JSON.stringify({
         maxLogChars: limits.maxLogChars,
         maxOutputChars: limits.maxOutputChars,
+        maxFailureChars: { name: MAX_FAILURE_NAME, message: MAX_FAILURE_MESSAGE, stack: MAX_FAILURE_STACK },
       })
       const runtime = (await factory.apply(undefined, [new ivm.Callback(bridge), settings], {
         ...run,

@@ -14,6 +14,7 @@
   const settings = parse(settingsJson)
   const MAX_LOG_CHARS = settings.maxLogChars
   const MAX_OUTPUT_CHARS = settings.maxOutputChars
+  const MAX_FAILURE_CHARS = settings.maxFailureChars
 
   // ---- errors ----------------------------------------------------------------------------------
 
@@ -1052,7 +1053,14 @@
     } catch {
       message = 'the plugin threw a value that cannot be described'
     }
-    return { name, message, stack, retry, timeout }
+    // Cut to what the host keeps, before the failure counts against the batch's output limit.
+    return {
+      name: name.slice(0, MAX_FAILURE_CHARS.name),
+      message: message.slice(0, MAX_FAILURE_CHARS.message),
+      stack: stack === undefined ? undefined : stack.slice(0, MAX_FAILURE_CHARS.stack),
+      retry,
+      timeout,
+    }
   }
 
   const failureOutcome = (error) => stringify({ ok: false, failure: describeFailure(error) })
