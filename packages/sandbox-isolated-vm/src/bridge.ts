@@ -12,6 +12,11 @@ export interface BridgeLimits {
   maxZlibOutputBytes: number
   /** Longest log message kept, in characters. */
   maxLogChars: number
+  /**
+   * Log output a plugin context may write per second, in characters (each line also costs
+   * {@link LOG_LINE_COST}); lines past it are dropped, with one warning per second.
+   */
+  maxLogCharsPerSecond: number
 }
 
 /** Delivers the reply of an asynchronous host call back into the plugin's context. */
@@ -42,6 +47,8 @@ type UrlPart = (typeof URL_PARTS)[number]
 const ZLIB = { gzip: gzipSync, gunzip: gunzipSync, deflate: deflateSync, inflate: inflateSync } as const
 const MAX_RANDOM_BYTES = 65536
 const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE'] as const
+/** What one log line costs against the per-second budget besides its text: entries have overhead. */
+const LOG_LINE_COST = 256
 
 class BridgeInputError extends TypeError {}
 
@@ -134,10 +141,29 @@ function synchronousOps(
     if (!getHashes().includes(algorithm)) throw new Error(`Digest method not supported: ${algorithm}`)
     return algorithm
   }
+  // A plugin looping over console.log could otherwise fill the host's log buffers faster than
+  // any sink drains them: each second has a budget.
+  let logWindowStart = Number.NEGATIVE_INFINITY
+  let logCharsInWindow = 0
   return {
     log: ([level, message]) => {
       const lvl = LOG_LEVELS.includes(level as LogLevel) ? (level as LogLevel) : 'info'
-      host?.log(lvl, text(message, 'log message').slice(0, limits.maxLogChars))
+      const line = text(message, 'log message').slice(0, limits.maxLogChars)
+      const now = Date.now()
+      if (now - logWindowStart >= 1000) {
+        logWindowStart = now
+        logCharsInWindow = 0
+      }
+      const budget = limits.maxLogCharsPerSecond
+      const before = logCharsInWindow
+      logCharsInWindow += line.length + LOG_LINE_COST
+      if (logCharsInWindow <= budget) host?.log(lvl, line)
+      else if (before <= budget) {
+        host?.log(
+          'warn',
+          `log output over ${budget} characters per second: lines dropped for the rest of this second`,
+        )
+      }
     },
     'metrics.update': ([name, operation, value]) => {
       if (!host) throw new Error('meta.metrics is not available while the plugin loads')

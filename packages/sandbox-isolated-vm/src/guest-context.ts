@@ -37,6 +37,7 @@ export class GuestLoadError extends Error {
   }
 }
 
+const MAX_FAILURE_NAME = 200
 const MAX_FAILURE_MESSAGE = 8 * 1024
 const MAX_FAILURE_STACK = 16 * 1024
 
@@ -77,12 +78,35 @@ function sanitiseOutcome(value: unknown): CallOutcome {
   return {
     ok: false,
     failure: {
-      name: typeof reported.name === 'string' ? reported.name.slice(0, 200) : 'Error',
+      name: typeof reported.name === 'string' ? reported.name.slice(0, MAX_FAILURE_NAME) : 'Error',
       message: typeof reported.message === 'string' ? reported.message.slice(0, MAX_FAILURE_MESSAGE) : '',
       ...(stack === undefined ? {} : { stack }),
       retry: reported.retry === true,
       timeout: reported.timeout === true,
     },
+  }
+}
+
+/**
+ * The export list `boot` reported. Plugin code ran just before, and may have poisoned the
+ * builtins `boot` uses to build it: keep only well-formed names.
+ */
+function readExported(json: string): ExportedShape {
+  const reported = JSON.parse(json) as { functions?: unknown; jobs?: unknown; metrics?: unknown } | null
+  const names = (value: unknown) =>
+    Array.isArray(value) && value.every((name) => typeof name === 'string') ? (value as string[]) : null
+  const functions = names(reported?.functions)
+  const jobs = names(reported?.jobs)
+  if (!functions || !jobs) {
+    throw new GuestLoadError(
+      'the plugin tampered with the runtime while loading: its exports cannot be read',
+      undefined,
+    )
+  }
+  return {
+    functions: functions.filter((name) => (PLUGIN_FUNCTION_NAMES as readonly string[]).includes(name)),
+    jobs,
+    metrics: reported?.metrics,
   }
 }
 
@@ -99,8 +123,27 @@ function longestLane(calls: readonly LaneCall[]): number {
 
 const isSyncTimeout = (error: unknown) => error instanceof Error && /execution timed out/i.test(error.message)
 
+/**
+ * Settles as `work` does, or rejects with `expired()` after `limitMs`. isolated-vm interrupts
+ * JavaScript at its timeouts, but not a builtin running in native code (`indexOf` over a sparse
+ * array of 2e9 slots runs for half a minute): past the limit `expired` disposes the isolate and
+ * the host stops waiting, while the isolate's thread finishes the builtin on its own.
+ */
+async function withinHardLimit<T>(work: Promise<T>, limitMs: number, expired: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expiry = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(expired()), limitMs)
+  })
+  try {
+    return await Promise.race([work, expiry])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 interface GuestApi {
   run: ivm.Reference<(request: string) => Promise<string>>
+  start: ivm.Reference<(batch: number) => void>
   settle: ivm.Reference<(id: number, reply: string) => void>
   expire: ivm.Reference<() => number>
   collect: ivm.Reference<(batch: number) => string>
@@ -155,6 +198,7 @@ export class GuestContext {
       const settings = JSON.stringify({
         maxLogChars: limits.maxLogChars,
         maxOutputChars: limits.maxOutputChars,
+        maxFailureChars: { name: MAX_FAILURE_NAME, message: MAX_FAILURE_MESSAGE, stack: MAX_FAILURE_STACK },
       })
       const runtime = (await factory.apply(undefined, [new ivm.Callback(bridge), settings], {
         ...run,
@@ -184,10 +228,14 @@ export class GuestContext {
       })
       let exportedJson: string
       try {
-        exportedJson = (await boot.apply(
-          undefined,
-          [owner.compiled.entry, JSON.stringify(PLUGIN_FUNCTION_NAMES), instance],
-          run,
+        const loadLimitMs = limits.callTimeoutMs + limits.watchdogGraceMs
+        exportedJson = (await withinHardLimit(
+          boot.apply(undefined, [owner.compiled.entry, JSON.stringify(PLUGIN_FUNCTION_NAMES), instance], run),
+          loadLimitMs,
+          () => {
+            owner.discard(handle.generation, 'watchdog')
+            return new Error(`the plugin did not finish loading within ${loadLimitMs} ms`)
+          },
         )) as string
       } catch (error) {
         const err = error as Error
@@ -195,6 +243,7 @@ export class GuestContext {
       }
       const api: GuestApi = {
         run: await get('run'),
+        start: await get('start'),
         settle: await get('settle'),
         expire: await get('expire'),
         collect: await get('collect'),
@@ -203,7 +252,7 @@ export class GuestContext {
       define.release()
       boot.release()
       runtime.release()
-      return new GuestContext(owner, handle, context, api, limits, memoryLimitMb, JSON.parse(exportedJson))
+      return new GuestContext(owner, handle, context, api, limits, memoryLimitMb, readExported(exportedJson))
     } catch (error) {
       context.release()
       if (isolate.isDisposed) owner.lossOf(handle.generation)
@@ -218,27 +267,18 @@ export class GuestContext {
 
   /** Runs `fn` over `calls`; one outcome per call, in order. Never rejects. */
   async runBatch(fn: string, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
-    const batch = ++this.#batches
-    const request = JSON.stringify({ batch, fn, timeoutMs: this.limits.callTimeoutMs, calls })
     const hardLimitMs = longestLane(calls) * this.limits.callTimeoutMs + this.limits.watchdogGraceMs
-    const hardLimit = setTimeout(() => this.owner.discard(this.handle.generation, 'watchdog'), hardLimitMs)
     this.#inFlight += 1
     this.#scheduleTick(this.limits.callTimeoutMs)
     try {
-      const result = await this.api.run.apply(undefined, [request], {
-        timeout: this.limits.callTimeoutMs,
-        result: { promise: true },
+      return await withinHardLimit(this.#attempt(fn, calls), hardLimitMs, () => {
+        this.owner.discard(this.handle.generation, 'watchdog')
+        return new Error(`the batch passed its ${hardLimitMs} ms hard limit`)
       })
-      return this.#outcomes(result, calls.length)
-    } catch (error) {
-      const loss = this.owner.lossOf(this.handle.generation)
-      if (loss) return calls.map(() => lossFailure(loss, this.limits, this.memoryLimitMb))
-      if (isSyncTimeout(error)) return this.#recoverInterrupted(fn, batch, calls)
-      return calls.map(() =>
-        failure('SandboxError', `the sandbox failed the call: ${(error as Error).message}`),
-      )
+    } catch {
+      const loss = this.owner.lossOf(this.handle.generation) ?? 'watchdog'
+      return calls.map(() => lossFailure(loss, this.limits, this.memoryLimitMb))
     } finally {
-      clearTimeout(hardLimit)
       this.#inFlight -= 1
     }
   }
@@ -250,6 +290,33 @@ export class GuestContext {
     if (this.#tick) clearTimeout(this.#tick)
     for (const reference of Object.values(this.api)) reference.release()
     if (!this.handle.isolate.isDisposed) this.context.release()
+  }
+
+  async #attempt(fn: string, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
+    const batch = ++this.#batches
+    const request = JSON.stringify({ batch, fn, timeoutMs: this.limits.callTimeoutMs, calls })
+    const options = { timeout: this.limits.callTimeoutMs }
+    // `run` registers the batch and resolves with its outcomes; plugin code runs in `start`'s task
+    // (see the runtime). isolated-vm runs an isolate's tasks in the order they were queued.
+    const result = this.api.run.apply(undefined, [request], { ...options, result: { promise: true } })
+    result.catch(() => {
+      // Awaited below, unless `start` is interrupted and the batch abandoned.
+    })
+    try {
+      await this.api.start.apply(undefined, [batch], options).catch((error: unknown) => {
+        // Other than an interrupt or a lost isolate, this is a promise rejection the plugin left
+        // unhandled, which isolated-vm reports on the task it happened in: the calls go on.
+        if (isSyncTimeout(error) || this.owner.lossOf(this.handle.generation)) throw error
+      })
+      return this.#outcomes(await result, calls.length)
+    } catch (error) {
+      const loss = this.owner.lossOf(this.handle.generation)
+      if (loss) return calls.map(() => lossFailure(loss, this.limits, this.memoryLimitMb))
+      if (isSyncTimeout(error)) return this.#recoverInterrupted(fn, batch, calls, result)
+      return calls.map(() =>
+        failure('SandboxError', `the sandbox failed the call: ${(error as Error).message}`),
+      )
+    }
   }
 
   #outcomes(result: unknown, count: number): CallOutcome[] {
@@ -272,13 +339,31 @@ export class GuestContext {
   // A synchronous runaway (an infinite loop) interrupted the whole batch. Calls that finished
   // keep their outcome; calls that had started fail with the timeout; calls that had not started
   // run again in a batch of their own, so one bad event does not fail its neighbours.
-  async #recoverInterrupted(fn: string, batch: number, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
-    let collected: { outcomes: unknown[]; started: boolean[] }
+  async #recoverInterrupted(
+    fn: string,
+    batch: number,
+    calls: readonly LaneCall[],
+    result: Promise<unknown>,
+  ): Promise<CallOutcome[]> {
+    let collected: { outcomes: unknown[]; started: unknown[] } = { outcomes: [], started: [] }
     try {
       const json = await this.api.collect.apply(undefined, [batch], { timeout: this.limits.callTimeoutMs })
-      collected = JSON.parse(json as string)
+      const report = JSON.parse(json as string) as {
+        finished?: unknown
+        outcomes?: unknown
+        started?: unknown
+      } | null
+      // The batch finished after the interrupt (the deadline of the call that ran away failed it
+      // first): its outcomes are on their way. Running its calls again would repeat them.
+      if (report?.finished === true) {
+        return this.#outcomes(await result.catch(() => null), calls.length)
+      }
+      // The report is plugin-controlled (a poisoned builtin can rewrite it); use it only if well-formed.
+      if (report && Array.isArray(report.outcomes) && Array.isArray(report.started)) {
+        collected = { outcomes: report.outcomes, started: report.started }
+      }
     } catch {
-      collected = { outcomes: [], started: [] }
+      // No report: every call counts as not started.
     }
     const outcomes: CallOutcome[] = new Array(calls.length)
     const rerun: number[] = []
@@ -325,9 +410,12 @@ export class GuestContext {
         .apply(undefined, [], { timeout: this.limits.callTimeoutMs })
         .then(
           (next) => {
+            // `next` comes from plugin-controlled code: a forged Infinity would become a 1 ms
+            // host timer (with a TimeoutOverflowWarning each time). No real deadline is further
+            // away than one call timeout.
             const wait =
               typeof next === 'number' && next > 0
-                ? Math.max(5, next - Date.now())
+                ? Math.min(this.limits.callTimeoutMs, Math.max(5, next - Date.now()))
                 : this.limits.callTimeoutMs
             this.#scheduleTick(wait)
           },

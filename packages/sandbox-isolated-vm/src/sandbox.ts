@@ -85,6 +85,7 @@ function resolveOptions(options: IsolatedVmSandboxOptions): ResolvedOptions {
     maxPendingCalls: 1000,
     maxZlibOutputBytes: 32 * 1024 * 1024,
     maxLogChars: 16 * 1024,
+    maxLogCharsPerSecond: 1024 * 1024,
   }
 }
 

@@ -24,6 +24,8 @@ import {
 import { createIsolatedVmSandbox, type IsolatedVmSandboxOptions } from '../src/index.js'
 
 export interface StackOptions {
+  /** @default 1 */
+  pluginId?: number
   fetch?: Fetch
   geoip?: GeoIp
   config?: Record<string, unknown>
@@ -67,7 +69,7 @@ export function createStack() {
         },
       },
       {
-        pluginId: 1,
+        pluginId: options.pluginId ?? 1,
         pluginName,
         configId: nextConfigId++,
         teamId: 2,
@@ -100,11 +102,11 @@ function recordingFetch(fetch: Fetch, fetched: FetchRequest[]): Fetch {
 /** `plugin.json` plus files, as a PluginSource. */
 export function pluginSource(
   files: Record<string, string>,
-  options: { name?: string; entry?: string; version?: string } = {},
+  options: { name?: string; entry?: string; version?: string; pluginId?: number } = {},
 ) {
   const name = options.name ?? 'test-plugin'
   return {
-    pluginId: 1,
+    pluginId: options.pluginId ?? 1,
     name,
     version: options.version ?? '1',
     files: { 'plugin.json': JSON.stringify({ name }), ...files },

@@ -16,6 +16,7 @@
   const settings = parse(settingsJson)
   const MAX_LOG_CHARS = settings.maxLogChars
   const MAX_OUTPUT_CHARS = settings.maxOutputChars
+  const MAX_FAILURE_CHARS = settings.maxFailureChars
 
   // ---- errors ----------------------------------------------------------------------------------
 
@@ -1056,7 +1057,14 @@
     } catch {
       message = 'the plugin threw a value that cannot be described'
     }
-    return { name, message, stack, retry, timeout }
+    // Cut to what the host keeps, before the failure counts against the batch's output limit.
+    return {
+      name: name.slice(0, MAX_FAILURE_CHARS.name),
+      message: message.slice(0, MAX_FAILURE_CHARS.message),
+      stack: stack === undefined ? undefined : stack.slice(0, MAX_FAILURE_CHARS.stack),
+      retry,
+      timeout,
+    }
   }
 
   const failureOutcome = (error) => stringify({ ok: false, failure: describeFailure(error) })
@@ -1183,27 +1191,45 @@
       if (lane) lane.push(index)
       else lanes.set(key, [index])
     }
+    // Settles once `collect` gives up on the batch, so the host's promise for it settles too.
+    const abandoned = new Promise((resolve) => {
+      state.abandon = resolve
+    })
+    // Plugin code runs only once the host calls `start`, in a task of its own: isolated-vm fails
+    // the task in which a promise rejection is left unhandled, and that must not be this one,
+    // whose promise carries the outcomes of the whole batch.
+    await new Promise((resolve) => {
+      state.start = resolve
+    })
     try {
       const waiting = []
       for (const indices of lanes.values()) {
         const pending = runLane(state, request, indices, 0)
         if (pending) waiting.push(pending)
       }
-      if (waiting.length > 0) await Promise.all(waiting)
+      if (waiting.length > 0) await Promise.race([Promise.all(waiting), abandoned])
       return `[${state.outcomes.join(',')}]`
     } finally {
       batches.delete(request.batch)
     }
   }
 
+  /** Lets a batch that `run` registered begin. */
+  function start(batch) {
+    const state = batches.get(batch)
+    state?.start?.()
+  }
+
   /**
    * Stops a batch the host had to abandon (a runaway interrupted it) and reports how far it got:
-   * finished outcomes (`null` where unfinished) and which calls had started.
+   * finished outcomes (`null` where unfinished) and which calls had started; or that it finished
+   * after all (the runaway call's deadline failed it), its outcomes on their way to the host.
    */
   function collect(batch) {
     const state = batches.get(batch)
-    if (!state) return '{"outcomes":[],"started":[]}'
+    if (!state) return '{"finished":true}'
     state.abandoned = true
+    state.abandon?.()
     batches.delete(batch)
     return `{"outcomes":[${state.outcomes.map((outcome) => outcome ?? 'null').join(',')}],"started":${stringify(state.started)}}`
   }
@@ -1282,5 +1308,5 @@
     Object.defineProperty(globalThis, name, { value: globals[name], writable: true, configurable: true })
   }
 
-  return { define, boot, run, settle, expire, collect }
+  return { define, boot, run, start, settle, expire, collect }
 })
