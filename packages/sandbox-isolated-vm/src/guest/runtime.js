@@ -6,6 +6,8 @@
 // boundary, and the host re-validates every request. What this file guarantees is the API plugins
 // expect; what keeps the host safe is the boundary itself.
 ;(function createGuestRuntime(bridge, settingsJson) {
+  // biome-ignore lint/suspicious/noRedundantUseStrict: this file runs as a classic script, not a module: strict mode keeps the runtime's functions out of reach of plugin code walking `.caller`
+  'use strict'
   const parse = JSON.parse
   const stringify = JSON.stringify
   const now = Date.now
