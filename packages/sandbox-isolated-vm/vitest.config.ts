@@ -1,3 +1,4 @@
 import { sluiceProject } from '../../tooling/vitest/project.ts'
 
-export default sluiceProject('sandbox-isolated-vm')
+// Sandbox tests wait out call timeouts and isolate rebuilds; two busy cores can stretch them.
+export default sluiceProject('sandbox-isolated-vm', { testTimeout: 30_000 })

@@ -22,8 +22,10 @@ import { createStack, pluginSource, type StackOptions } from '../test/stack.js'
 import { createBridge } from './bridge.js'
 import { createIsolatedVmSandbox } from './sandbox.js'
 
-const CALL_TIMEOUT_MS = 300
-const WATCHDOG_GRACE_MS = 300
+// Generous enough that heavy attacks (a 100 MB string, stack traces of unbounded depth) finish
+// failing on their own limit before the clock, even on two busy cores.
+const CALL_TIMEOUT_MS = 1000
+const WATCHDOG_GRACE_MS = 1000
 const MEMORY_LIMIT_MB = 32
 /** Anything that must end ends well within this, however loaded the machine. */
 const ENDS_WITHIN_MS = 10_000
