@@ -1,4 +1,4 @@
-// Test support: a real PluginHost (core's createPluginHost) over the memory adapters, recording what
+// Test support: a real PluginHost (core's createPluginHost) over port doubles, recording what
 // plugins log, capture and fetch, and a helper that loads plugin files into the real sandbox.
 import {
   type CaptureOrigin,
@@ -13,15 +13,15 @@ import {
   type PluginInstance,
   type Sandbox,
 } from '@sluice/core'
-import {
-  createMemoryCache,
-  createMemoryJobQueue,
-  createMemoryLogSink,
-  createMemoryMetricsSink,
-  createMemoryStorage,
-  createSystemClock,
-} from '@sluice/memory'
 import { createIsolatedVmSandbox, type IsolatedVmSandboxOptions } from '../src/index.js'
+import {
+  createCacheDouble,
+  createJobQueueDouble,
+  createLogSinkDouble,
+  createMetricsSinkDouble,
+  createStorageDouble,
+  systemClock,
+} from './port-doubles.js'
 
 export interface StackOptions {
   /** @default 1 */
@@ -34,13 +34,13 @@ export interface StackOptions {
 
 /** Everything a plugin host is built over, shared by the configs of one test. */
 export function createStack() {
-  const clock = createSystemClock()
-  const logSink = createMemoryLogSink()
-  const metricsSink = createMemoryMetricsSink()
+  const clock = systemClock
+  const logSink = createLogSinkDouble()
+  const metricsSink = createMetricsSinkDouble()
   const telemetry = createTelemetry({ clock, logSink, metricsSink, instanceId: 'test', flushIntervalMs: 10 })
-  const cache = createMemoryCache({ clock })
-  const storage = createMemoryStorage()
-  const jobQueue = createMemoryJobQueue()
+  const cache = createCacheDouble()
+  const storage = createStorageDouble()
+  const jobQueue = createJobQueueDouble()
   const captured: Array<{ origin: CaptureOrigin; event: string; properties: Record<string, unknown> }> = []
   const fetched: FetchRequest[] = []
   let nextConfigId = 1

@@ -1,3 +1,5 @@
+// The sandbox conformance suite against isolated-vm, over the memory adapters. It runs here, where
+// core, memory and the sandbox are composed: adapters do not depend on one another.
 import { describeSandboxConformance } from '@sluice/conformance'
 import {
   createMemoryCache,
@@ -8,7 +10,7 @@ import {
   createMemoryRegistry,
   createMemoryStorage,
 } from '@sluice/memory'
-import { createIsolatedVmSandbox, isolatedVmSandboxCapabilities } from './sandbox.js'
+import { createIsolatedVmSandbox, isolatedVmSandboxCapabilities } from '@sluice/sandbox-isolated-vm'
 
 describeSandboxConformance(
   'isolated-vm',
