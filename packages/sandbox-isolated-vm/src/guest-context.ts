@@ -255,7 +255,6 @@ export class GuestContext {
       return new GuestContext(owner, handle, context, api, limits, memoryLimitMb, readExported(exportedJson))
     } catch (error) {
       context.release()
-      if (isolate.isDisposed) owner.lossOf(handle.generation)
       throw error
     }
   }

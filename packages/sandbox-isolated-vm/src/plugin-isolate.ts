@@ -91,14 +91,6 @@ export class PluginIsolate {
     else this.#active -= 1
   }
 
-  /** Heap in use, for metrics; 0 when no isolate is live. */
-  heapUsedBytes(): number {
-    const handle = this.#handle
-    if (!handle || handle.isolate.isDisposed) return 0
-    const stats = handle.isolate.getHeapStatisticsSync()
-    return stats.used_heap_size + stats.externally_allocated_size
-  }
-
   close(): void {
     this.#closed = true
     if (this.#handle) this.#markLost('disposed')

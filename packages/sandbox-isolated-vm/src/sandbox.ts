@@ -156,6 +156,7 @@ class IsolatedPluginInstance implements PluginInstance {
     private readonly host: PluginHost,
     private readonly options: ResolvedOptions,
     guest: GuestContext,
+    private readonly onDispose: () => void,
   ) {
     this.#guest = guest
   }
@@ -178,6 +179,7 @@ class IsolatedPluginInstance implements PluginInstance {
   async dispose(): Promise<void> {
     this.#disposed = true
     this.#guest.release()
+    this.onDispose()
   }
 
   async #run(fn: string, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
@@ -303,13 +305,14 @@ export function createIsolatedVmSandbox(options: IsolatedVmSandboxOptions = {}):
             if (error instanceof GuestLoadError) throw loadError(source, error)
             throw error
           }
-          const instance = new IsolatedPluginInstance(plugin, host, resolved, guest)
+          const instance = new IsolatedPluginInstance(plugin, host, resolved, guest, () =>
+            instances.delete(instance),
+          )
           instances.add(instance)
           return instance
         },
         async dispose() {
-          for (const instance of instances) await instance.dispose()
-          instances.clear()
+          for (const instance of [...instances]) await instance.dispose()
           loaded.delete(plugin)
           plugin.close()
         },

@@ -1099,13 +1099,22 @@
 
   // composeWebhook receives a PostHogEvent (SPEC §4), whose `timestamp` is a Date. Only JSON
   // crosses the boundary, so the host's ISO string is turned back into a Date here.
-  function pluginArgs(fn, args) {
+  function reviveWebhookEvent(args) {
     const event = args[0]
-    if (fn === 'composeWebhook' && event !== null && typeof event === 'object') {
+    if (event !== null && typeof event === 'object') {
       const time = typeof event.timestamp === 'string' ? new NativeDate(event.timestamp) : null
       if (time !== null && !NumberIsNaN(time.getTime())) event.timestamp = time
     }
     return args
+  }
+
+  const asSent = (args) => args
+
+  /** How a batch calls `fn`: the plugin function, and how its arguments are prepared; null if not exported. */
+  function callTarget(fn) {
+    const target = findExport(fn)
+    if (target === null) return null
+    return { fn, target, prepare: fn === 'composeWebhook' ? reviveWebhookEvent : asSent }
   }
 
   function safeEncode(fn, value) {
@@ -1144,31 +1153,32 @@
   }
 
   /** Starts one call: its outcome JSON, or a promise of it when the plugin returned a promise. */
-  function startCall(fn, args, timeoutMs) {
-    const target = findExport(fn)
-    if (target === null) return failureOutcome(new TypeError(`the plugin has no function '${fn}'`))
+  function startCall(call, args, timeoutMs) {
     let value
     try {
-      value = target(...pluginArgs(fn, args), meta)
-      if (isThenable(value)) return awaitWithDeadline(fn, value, timeoutMs)
+      value = call.target(...call.prepare(args), meta)
+      if (isThenable(value)) return awaitWithDeadline(call.fn, value, timeoutMs)
     } catch (error) {
       return failureOutcome(error)
     }
-    return safeEncode(fn, value)
+    return safeEncode(call.fn, value)
   }
 
   // Runs a lane's calls in order from `position`, synchronously while they finish synchronously
   // (most processEvent calls do), so a batch of plain functions costs no promise per event.
-  function runLane(state, request, indices, position) {
+  function runLane(state, request, call, indices, position) {
     for (let k = position; k < indices.length; k++) {
       if (state.abandoned) return undefined
       const index = indices[k]
       state.started[index] = true
-      const outcome = startCall(request.fn, request.calls[index].args, request.timeoutMs)
+      const outcome =
+        call === null
+          ? failureOutcome(new TypeError(`the plugin has no function '${request.fn}'`))
+          : startCall(call, request.calls[index].args, request.timeoutMs)
       if (typeof outcome !== 'string') {
         return outcome.then((result) => {
           state.outcomes[index] = result
-          return runLane(state, request, indices, k + 1)
+          return runLane(state, request, call, indices, k + 1)
         })
       }
       state.outcomes[index] = outcome
@@ -1204,9 +1214,10 @@
       state.start = resolve
     })
     try {
+      const call = callTarget(request.fn)
       const waiting = []
       for (const indices of lanes.values()) {
-        const pending = runLane(state, request, indices, 0)
+        const pending = runLane(state, request, call, indices, 0)
         if (pending) waiting.push(pending)
       }
       if (waiting.length > 0) await Promise.race([Promise.all(waiting), abandoned])
