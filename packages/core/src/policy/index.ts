@@ -32,6 +32,7 @@ export type {
 } from './retry.js'
 export {
   EXPORT_EVENTS_RETRY_POLICY,
+  isRetryableStatus,
   nextRetry,
   ON_EVENT_RETRY_POLICY,
   RETRY_POLICIES,

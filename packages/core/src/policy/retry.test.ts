@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   EXPORT_EVENTS_RETRY_POLICY,
+  isRetryableStatus,
   nextRetry,
   ON_EVENT_RETRY_POLICY,
   RETRY_POLICIES,
@@ -108,5 +109,12 @@ describe('retry policies (SPEC §2)', () => {
 
   it('rejects a non-finite now', () => {
     expect(() => nextRetry(ON_EVENT_RETRY_POLICY, 1, Number.NaN)).toThrow(/now must be finite/)
+  })
+})
+
+describe('isRetryableStatus', () => {
+  it('retries server errors, 408 and 429, and nothing else', () => {
+    const retried = [200, 301, 400, 401, 404, 408, 410, 422, 429, 500, 502, 503].filter(isRetryableStatus)
+    expect(retried).toEqual([408, 429, 500, 502, 503])
   })
 })

@@ -71,6 +71,15 @@ export const EXPORT_EVENTS_RETRY_POLICY: RetryPolicy = definePolicy(
  */
 export const WEBHOOK_DELIVERY_POLICY: RetryPolicy = definePolicy('webhook', [5, 30], 'dead-letter')
 
+/**
+ * Whether an HTTP answer with this status may succeed when sent again: server errors, 408 Request
+ * Timeout and 429 Too Many Requests. Other 4xx answers reject the request itself, so a webhook
+ * delivery that gets one goes to the dead-letter store without retrying.
+ */
+export function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429
+}
+
 /** The functions that have a retry policy; `job` is any `jobs.<name>` handler. */
 export type RetriedFunction = 'setupPlugin' | 'onEvent' | 'onSnapshot' | 'exportEvents' | 'job' | 'webhook'
 

@@ -1,21 +1,25 @@
 import { describe, expect, it } from 'vitest'
 import { createTestRuntime, event } from '../../test/harness.js'
-import { RetryError } from '../errors.js'
+import { FetchError, RetryError } from '../errors.js'
 import type { Fetch, FetchRequest } from '../ports/fetch.js'
 
 const withRunner = (modules: Parameters<typeof createTestRuntime>[0], fetch?: Fetch) =>
   createTestRuntime(modules, fetch ? { fetch } : {})
 
-const fakeFetch = (statuses: number[]): Fetch & { requests: FetchRequest[] } => {
+const STATUS_TEXT: Record<number, string> = { 200: 'OK', 410: 'Gone', 503: 'Service Unavailable' }
+
+/** Answers with each status in turn (200 when they run out); an Error in the list is thrown instead. */
+const fakeFetch = (statuses: (number | Error)[]): Fetch & { requests: FetchRequest[] } => {
   const requests: FetchRequest[] = []
   return {
     requests,
     async request(request) {
       requests.push(request)
       const status = statuses.shift() ?? 200
+      if (status instanceof Error) throw status
       return {
         status,
-        statusText: status === 200 ? 'OK' : 'Service Unavailable',
+        statusText: STATUS_TEXT[status] ?? '',
         headers: {},
         body: new Uint8Array(),
       }
@@ -185,6 +189,59 @@ describe('webhooks', () => {
     expect(rt.deadLetters.entries.map((e) => [e.source, e.reason])).toEqual([
       ['webhook', 'PUT https://hooks.example.com/in answered 503 Service Unavailable (after 3 tries)'],
     ])
+  })
+})
+
+describe('webhook failures that would fail again', () => {
+  const hookRuntime = (fetch: Fetch) =>
+    withRunner(
+      { hook: { composeWebhook: () => ({ url: 'https://hooks.example.com/in', body: 'x' }) } },
+      fetch,
+    )
+
+  it('dead-letters a request the receiver rejected with a 4xx at once, without retrying', async () => {
+    const fetch = fakeFetch([410])
+    const rt = hookRuntime(fetch)
+    await rt.install('hook')
+    await rt.configs.reconcile()
+    await rt.run([event()])
+    await rt.jobs.runDue()
+    expect(fetch.requests).toHaveLength(1)
+    expect(await rt.jobQueue.count()).toBe(0)
+    expect(rt.deadLetters.entries.map((e) => e.reason)).toEqual([
+      'POST https://hooks.example.com/in answered 410 Gone (not retried: the same request would fail again)',
+    ])
+  })
+
+  it('dead-letters a request the HTTP client refused (a non-retryable FetchError) at once', async () => {
+    const refused = new FetchError('hooks.example.com resolves to a private address', {
+      retryable: false,
+      code: 'fetch.forbidden_address',
+    })
+    const fetch = fakeFetch([refused])
+    const rt = hookRuntime(fetch)
+    await rt.install('hook')
+    await rt.configs.reconcile()
+    await rt.run([event()])
+    await rt.jobs.runDue()
+    expect(fetch.requests).toHaveLength(1)
+    expect(rt.deadLetters.entries).toHaveLength(1)
+    expect(rt.deadLetters.entries[0]?.reason).toMatch(/private address .*\(not retried/)
+  })
+
+  it('retries a retryable FetchError (a timeout) and delivers on the next try', async () => {
+    const timeout = new FetchError('no answer within 10000 ms', { retryable: true, code: 'fetch.timeout' })
+    const fetch = fakeFetch([timeout, 200])
+    const rt = hookRuntime(fetch)
+    await rt.install('hook')
+    await rt.configs.reconcile()
+    await rt.run([event()])
+    await rt.jobs.runDue()
+    rt.clock.advance(5_000)
+    await rt.jobs.runDue()
+    expect(fetch.requests).toHaveLength(2)
+    expect(rt.deadLetters.entries).toEqual([])
+    expect(await rt.jobQueue.count()).toBe(0)
   })
 })
 

@@ -1,9 +1,10 @@
-import { describeError } from '../errors.js'
+import { describeError, SluiceError } from '../errors.js'
 import type { ProcessedPluginEvent } from '../events.js'
 import {
   EXPORT_EVENTS_RETRY_POLICY,
   ExportBuffer,
   type ExportBufferOptions,
+  isRetryableStatus,
   nextRetry,
   ON_EVENT_RETRY_POLICY,
   type RetryPolicy,
@@ -132,6 +133,7 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
     if (!options.fetch)
       return deadLetter('no HTTP client is configured on this server, so webhooks cannot be delivered')
     let problem: string
+    let retryable: boolean
     try {
       const response = await options.fetch.request({
         url: hook.url,
@@ -141,9 +143,13 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       })
       if (response.status >= 200 && response.status < 300) return complete(job)
       problem = `${hook.method ?? 'POST'} ${hook.url} answered ${response.status} ${response.statusText}`
+      retryable = isRetryableStatus(response.status)
     } catch (error) {
       problem = `${hook.method ?? 'POST'} ${hook.url} failed: ${describeError(error)}`
+      // A refused target (SSRF guard, bad URL) fails the same way every time; don't retry it.
+      retryable = !(error instanceof SluiceError) || error.retryable
     }
+    if (!retryable) return deadLetter(`${problem} (not retried: the same request would fail again)`)
     const next = nextRetry(WEBHOOK_DELIVERY_POLICY, job.attempt + 1, clock.now())
     if ('retryAt' in next) {
       await jobQueue.reschedule(job.id, owner, next.retryAt, job.attempt + 1)
