@@ -198,6 +198,13 @@ describe('meta.geoip, fetch, posthog', () => {
     expect(requests).toEqual([{ url: 'https://api.example.com/x', method: 'POST', body: 'b' }])
   })
 
+  it('passes only method, headers and body on: a plugin cannot set its own timeout or other options', async () => {
+    const { host, requests } = setup()
+    const init = { method: 'GET', timeoutMs: 600_000, url: 'http://169.254.169.254/' }
+    await host.fetch('https://api.example.com/x', init as { method: string })
+    expect(requests).toEqual([{ url: 'https://api.example.com/x', method: 'GET' }])
+  })
+
   it('sends posthog.api GET data in the query and POST data in the body, with the configured keys', async () => {
     const { host, requests } = setup({ posthogHost: 'https://ph.example.com' })
     await host.api('GET', '/api/projects/@current', { data: { limit: 5 } })

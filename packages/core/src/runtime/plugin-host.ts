@@ -226,7 +226,14 @@ export function createPluginHost(services: PluginHostServices, context: PluginHo
       ])
     }
     telemetry.countFetch(context.configId)
-    const response = await services.fetch.request({ url, ...init })
+    // Only the request's own fields: a timeout is the operator's setting, never the plugin's.
+    const { method, headers, body } = init
+    const response = await services.fetch.request({
+      url,
+      ...(method === undefined ? {} : { method }),
+      ...(headers === undefined ? {} : { headers }),
+      ...(body === undefined ? {} : { body }),
+    })
     return toHostResponse(response)
   }
 
