@@ -52,6 +52,22 @@ export function describeDeadLetterConformance(
       expect(ids(await store.list({ teamId }))).toEqual(all)
     })
 
+    it('stores and filters by every source core writes', async () => {
+      const store = await harness.create()
+      const sources: readonly DeadLetterSource[] = [
+        'ingestion',
+        'export-events',
+        'webhook',
+        'capture',
+        'sink',
+        'job',
+      ]
+      await store.put(sources.map((source) => entry({ source, reason: source })))
+      for (const source of sources) {
+        expect((await store.list({ source, configId })).map((e) => e.reason)).toEqual([source])
+      }
+    })
+
     it('resolves a put of no entries to no ids', async () => {
       const store = await harness.create()
       expect(await store.put([])).toEqual([])

@@ -20,13 +20,16 @@ export interface MemoryDeadLetterStoreOptions {
 
 const DEFAULT_LIST_LIMIT = 100
 const ID_DIGITS = 16
-const SOURCES: ReadonlySet<DeadLetterSource> = new Set([
-  'ingestion',
-  'export-events',
-  'webhook',
-  'capture',
-  'sink',
-])
+/** Every source, as a record so that a source added to the port fails to compile here until listed. */
+const SOURCE_LIST: Readonly<Record<DeadLetterSource, true>> = {
+  ingestion: true,
+  'export-events': true,
+  webhook: true,
+  capture: true,
+  sink: true,
+  job: true,
+}
+const SOURCES: ReadonlySet<string> = new Set(Object.keys(SOURCE_LIST))
 
 /**
  * Creates a dead-letter store in process memory. Ids are zero-padded counters, so they sort as
