@@ -3,8 +3,13 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { defineProject, type UserWorkspaceConfig } from 'vitest/config'
 
-/** Resolves workspace packages to their TypeScript source, so tests never need a build first. */
-const sourceConditions = ['sluice-source', 'module', 'node', 'import', 'default']
+/**
+ * Resolves workspace packages to their TypeScript source, so tests never need a build first.
+ * Vitest also hands the SSR conditions to its workers as `node --conditions`, where an `import`
+ * condition would make a dependency's `require()` load ESM builds (pg's require('pg-pool') broke
+ * on it): Vite adds `import`/`require` per import on its own, so they are not listed.
+ */
+const sourceConditions = ['sluice-source', 'module', 'node', 'default']
 
 /** A service tooling/services/ can start. */
 export type TestService = 'redis' | 'postgres' | 'kafka' | 'pubsub'
