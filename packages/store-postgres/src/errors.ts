@@ -137,9 +137,10 @@ function classifySqlState(code: string): PostgresFailure {
  */
 export function classifyPostgresError(error: unknown): PostgresFailure {
   const code = stringProperty(error, 'code')
-  if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) return classifySqlState(code)
+  // Socket codes first: EPIPE looks like a SQLSTATE.
   if (code !== undefined && SOCKET_CODES.has(code))
     return failure('unavailable', true, UNAVAILABLE_HINT, code)
+  if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) return classifySqlState(code)
   const message = stringProperty(error, 'message') ?? ''
   if (/after calling end on the pool|pglite is clos/i.test(message)) {
     return failure('closed', false, 'the store was closed — create a new one')
