@@ -14,6 +14,8 @@ export interface StoreContext {
   readonly redact: (text: string) => string
   /** True once the store was closed. */
   readonly isClosed: () => boolean
+  /** Reports errors that have no caller to reject (the store's `onError` option). */
+  readonly onError: (error: unknown) => void
 }
 
 /** `"schema"."name"`. */

@@ -40,6 +40,8 @@ export interface PgDriverOptions {
   applicationName: string
   poolSize: number
   connectTimeoutMs: number
+  /** `statement_timeout` of every connection; the server's setting when absent. */
+  statementTimeoutMs?: number
   /** Errors of idle or notification connections, which have no caller to reject. */
   onError: (error: unknown) => void
 }
@@ -60,6 +62,7 @@ export async function createPgDriver(options: PgDriverOptions): Promise<Driver> 
     connectionString: options.connectionString,
     application_name: options.applicationName,
     connectionTimeoutMillis: options.connectTimeoutMs,
+    ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
   }
   const pool = new pgModule.Pool({ ...clientConfig, max: options.poolSize })
   // An idle client whose backend died emits here; the pool drops it and connects a new one later.

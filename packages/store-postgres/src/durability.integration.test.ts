@@ -66,7 +66,7 @@ async function blockedClaimBackend(): Promise<number> {
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
     () => {
-      throw new Error('expected the claim to fail')
+      throw new Error('expected the operation to fail')
     },
     (error: unknown) => error,
   )
@@ -219,5 +219,26 @@ describe('the pool after a terminated backend', { timeout: 30_000 }, () => {
       [applicationName],
     )
     expect(fresh.map((row) => row.pid).filter((pid) => rows.some((old) => old.pid === pid))).toEqual([])
+  })
+})
+
+describe('statementTimeoutMs', { timeout: 30_000 }, () => {
+  it('fails a statement stuck on a lock retryably instead of waiting forever', async () => {
+    const impatient = await createPostgresStore({
+      url: postgresUrl,
+      schema,
+      applicationName: `${applicationName}-impatient`,
+      statementTimeoutMs: 200,
+    })
+    try {
+      await admin.query('BEGIN')
+      await admin.query(`LOCK TABLE "${schema}"."jobs" IN ACCESS EXCLUSIVE MODE`)
+      const error = await rejection(impatient.jobQueue.count())
+      await admin.query('ROLLBACK')
+      expect(error).toMatchObject({ retryable: true, code: 'job-queue.timeout' })
+      expect(await impatient.jobQueue.count()).toBe(0)
+    } finally {
+      await impatient.close()
+    }
   })
 })

@@ -12,6 +12,18 @@ import type { Row } from './driver.js'
 /** The `limit` of a query that gives none. */
 const DEFAULT_QUERY_LIMIT = 100
 
+/** How long entries are kept unless told otherwise: 7 days. */
+export const DEFAULT_LOG_RETENTION_MS = 7 * 24 * 60 * 60 * 1000
+
+/** Appends prune old entries at most this often (by the store's clock). */
+const PRUNE_INTERVAL_MS = 60_000
+
+/** Options of the Postgres log sink. */
+export interface PostgresLogSinkOptions {
+  /** Entries older than this (by their timestamp) are deleted; `null` keeps them forever. */
+  retentionMs: number | null
+}
+
 function sql(context: StoreContext) {
   const logs = tableName(context, 'logs')
   return {
@@ -31,24 +43,40 @@ function sql(context: StoreContext) {
         AND ($4::text IS NULL OR strpos(message, $4) > 0)
       ORDER BY logged_at_ms DESC, id DESC
       LIMIT $5`,
+    prune: `DELETE FROM ${logs} WHERE logged_at_ms < $1`,
   }
 }
 
 /**
  * Creates the {@link LogSink} over the store's `logs` table: one multi-row INSERT per append,
  * queries newest first by the `(config_id, logged_at_ms)` index. Text PostgreSQL cannot store
- * (NUL characters, unpaired surrogates) becomes U+FFFD rather than losing the entry.
+ * (NUL characters, unpaired surrogates) becomes U+FFFD rather than losing the entry. Before an
+ * append, at most once a minute, entries older than the retention are deleted; a failed prune is
+ * reported to `onError` and does not fail the append.
  */
-export function createPostgresLogSink(context: StoreContext): LogSink {
-  const { driver } = context
+export function createPostgresLogSink(context: StoreContext, options: PostgresLogSinkOptions): LogSink {
+  const { driver, clock } = context
   const statements = sql(context)
   const guard = createGuard(context, LogSinkError, 'log-sink')
+  let nextPruneAt = Number.NEGATIVE_INFINITY
+
+  const prune = async () => {
+    const now = clock.now()
+    if (options.retentionMs === null || now < nextPruneAt) return
+    nextPruneAt = now + PRUNE_INTERVAL_MS
+    try {
+      await driver.query(statements.prune, [now - options.retentionMs])
+    } catch (error) {
+      context.onError(error)
+    }
+  }
 
   return {
     append: (entries) =>
       guard('append', async () => {
         if (entries.length === 0) return
         entries.forEach(assertEntry)
+        await prune()
         await driver.query(statements.append, [
           entries.map((entry) => entry.configId),
           entries.map((entry) => entry.teamId),

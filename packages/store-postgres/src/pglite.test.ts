@@ -153,6 +153,53 @@ describe('createPostgresStore over PGlite', () => {
     })
   })
 
+  describe('log retention', () => {
+    const entry = (timestamp: number) => ({
+      configId: 1,
+      teamId: 2,
+      level: 'info' as const,
+      source: 'plugin' as const,
+      message: `at ${timestamp}`,
+      timestamp,
+      instanceId: 'i',
+    })
+
+    it('deletes entries older than the retention when appending, at most once a minute', async () => {
+      schemaCounter += 1
+      let now = 10_000
+      const store = await createPostgresStore({
+        pglite,
+        schema: `sluice_unit_${schemaCounter}`,
+        clock: { now: () => now },
+        logRetentionMs: 5_000,
+      })
+      await store.logSink.append([entry(1_000), entry(9_000)])
+      expect((await store.logSink.query({ configId: 1 })).map((e) => e.timestamp)).toEqual([9_000, 1_000])
+      now = 20_000
+      await store.logSink.append([entry(19_000)])
+      expect((await store.logSink.query({ configId: 1 })).map((e) => e.timestamp)).toEqual([
+        19_000, 9_000, 1_000,
+      ])
+      now = 70_001
+      await store.logSink.append([entry(70_000)])
+      expect((await store.logSink.query({ configId: 1 })).map((e) => e.timestamp)).toEqual([70_000])
+      await store.close()
+    })
+
+    it('keeps everything with logRetentionMs: null', async () => {
+      schemaCounter += 1
+      const store = await createPostgresStore({
+        pglite,
+        schema: `sluice_unit_${schemaCounter}`,
+        logRetentionMs: null,
+      })
+      await store.logSink.append([entry(1), entry(2)])
+      await store.logSink.append([entry(3)])
+      expect(await store.logSink.query({ configId: 1 })).toHaveLength(3)
+      await store.close()
+    })
+  })
+
   describe('job queue', () => {
     it('settles nothing for ids it never handed out, whatever their shape', async () => {
       const store = await openStore()

@@ -18,7 +18,7 @@ import { createPgDriver, createPgliteDriver, type Driver } from './driver.js'
 import { classifyPostgresError, createRedactor, redactUrl, urlSecrets } from './errors.js'
 import { validateIdentifier } from './identifiers.js'
 import { createPostgresJobQueue } from './job-queue.js'
-import { createPostgresLogSink } from './log-sink.js'
+import { createPostgresLogSink, DEFAULT_LOG_RETENTION_MS } from './log-sink.js'
 import { createPostgresMetricsSink } from './metrics-sink.js'
 import { migrate } from './migrations.js'
 import { createPostgresRegistry } from './registry.js'
@@ -44,6 +44,12 @@ export interface PostgresStoreCommonOptions {
    * @default ignore them
    */
   onError?: (error: SluiceError) => void
+  /**
+   * How long plugin log entries are kept, by their timestamp; `null` keeps them forever. Appends
+   * delete older entries at most once a minute.
+   * @default 604_800_000 (7 days)
+   */
+  logRetentionMs?: number | null
 }
 
 /** Connect to a PostgreSQL server with `pg`. */
@@ -60,6 +66,11 @@ export interface PostgresServerOptions extends PostgresStoreCommonOptions {
    * @default 10_000
    */
   connectTimeoutMs?: number
+  /**
+   * `statement_timeout` of every connection: a statement running longer fails (retryably).
+   * @default the server's setting
+   */
+  statementTimeoutMs?: number
   /**
    * `application_name` of the connections (`<name>:bus` for the notification one), as shown in
    * `pg_stat_activity`.
@@ -134,6 +145,13 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     )
   }
   const onError = (error: unknown) => options.onError?.(wrap(error, 'background connection error'))
+  const logRetentionMs =
+    options.logRetentionMs === undefined ? DEFAULT_LOG_RETENTION_MS : options.logRetentionMs
+  if (logRetentionMs !== null && !(typeof logRetentionMs === 'number' && logRetentionMs > 0)) {
+    throw invalidOption(
+      `logRetentionMs must be a positive number of milliseconds or null, got ${logRetentionMs}`,
+    )
+  }
 
   let driver: Driver
   let shared: boolean
@@ -146,6 +164,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       applicationName: options.applicationName ?? 'sluice',
       poolSize: positiveInteger('poolSize', options.poolSize ?? 10),
       connectTimeoutMs: positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? 10_000),
+      ...(options.statementTimeoutMs === undefined
+        ? {}
+        : { statementTimeoutMs: positiveInteger('statementTimeoutMs', options.statementTimeoutMs) }),
       onError,
     })
     shared = true
@@ -185,6 +206,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     clock: options.clock ?? systemClock,
     redact,
     isClosed: () => closed,
+    onError: (error) => options.onError?.(wrap(error, 'background work failed')),
   }
 
   return {
@@ -194,7 +216,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     registry: createPostgresRegistry(context),
     storage: createPostgresStorage(context, { durable, sharedAcrossInstances: shared }),
     jobQueue: createPostgresJobQueue(context, { durable, sharedAcrossInstances: shared }),
-    logSink: createPostgresLogSink(context),
+    logSink: createPostgresLogSink(context, { retentionMs: logRetentionMs }),
     metricsSink: createPostgresMetricsSink(context),
     deadLetters: createPostgresDeadLetterStore(context),
     bus: createPostgresBus(context, { sharedAcrossInstances: shared }),
