@@ -84,6 +84,7 @@ export async function createPgDriver(options: PgDriverOptions): Promise<Driver> 
     reconnectAttempt += 1
     reconnectTimer = setTimeout(() => {
       reconnectTimer = undefined
+      if (closed || handlers.size === 0) return
       connectListener().catch((error: unknown) => {
         options.onError(error)
         scheduleReconnect()
