@@ -52,10 +52,11 @@ describe('the scheduler', () => {
     two.start()
     await flush()
     expect([one.isLeader(), two.isLeader()]).toEqual([true, false])
-    rt.clock.advance(60_000)
-    await flush()
-    rt.clock.advance(60_000)
-    await flush()
+    // Two minutes, in steps of the renewal interval so each renewal is answered before the next.
+    for (let step = 0; step < 12; step++) {
+      rt.clock.advance(10_000)
+      await flush()
+    }
     expect(runs).toEqual(['tick', 'tick'])
     await one.stop()
     await two.stop()
@@ -89,6 +90,46 @@ describe('the scheduler', () => {
     await flush()
     expect(two.isLeader()).toBe(true)
     await two.stop()
+  })
+
+  it('stops acting as leader when its lease ends while a renewal hangs, and never stacks renewals', async () => {
+    const runs: string[] = []
+    const rt = createTestRuntime({ ticker: { runEveryMinute: () => void runs.push('tick') } })
+    await rt.install('ticker')
+    await rt.configs.reconcile()
+    const lock = sharedLock(rt.clock.now)
+    let hang = false
+    let acquires = 0
+    const hanging: Lock = {
+      ...lock,
+      acquire(name, owner, ttlMs) {
+        acquires += 1
+        return hang ? new Promise<boolean>(() => {}) : lock.acquire(name, owner, ttlMs)
+      },
+    }
+    const scheduler = createScheduler({
+      clock: rt.clock,
+      lock: hanging,
+      configs: rt.configs,
+      telemetry: rt.telemetry,
+      owner: 'one',
+      leaseMs: 30_000,
+    })
+    scheduler.start()
+    await flush()
+    expect(scheduler.isLeader()).toBe(true)
+    hang = true
+    rt.clock.advance(10_000)
+    await flush()
+    expect(scheduler.isLeader()).toBe(true)
+    rt.clock.advance(20_000)
+    await flush()
+    expect(scheduler.isLeader()).toBe(false)
+    rt.clock.advance(30_000)
+    await flush()
+    expect(runs).toEqual([])
+    expect(acquires).toBe(2)
+    await scheduler.stop()
   })
 
   it('skips a run while the previous run of the same task is still going', async () => {

@@ -45,20 +45,32 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   const leaseMs = options.leaseMs ?? 30_000
   const running = new Map<string, Promise<void>>()
   const timers = new Set<TimerHandle>()
-  let leader = false
+  // Leadership is a lease this instance measures itself: it lasts `leaseMs` from the moment the
+  // winning acquire was sent (the lock store started its TTL later), so a renewal that hangs or
+  // fails can never keep an instance acting as leader after the lock store let the lock go.
+  let leaseUntil = 0
+  let renewing = false
   let active = false
+  const isLeader = () => clock.now() < leaseUntil
 
   const renew = async () => {
+    // One renewal at a time, so answers cannot arrive out of order.
+    if (renewing) return
+    renewing = true
+    const sentAt = clock.now()
     try {
-      leader = await lock.acquire(SCHEDULER_LOCK, owner, leaseMs)
+      const held = await lock.acquire(SCHEDULER_LOCK, owner, leaseMs)
+      leaseUntil = held ? sentAt + leaseMs : 0
     } catch {
       // Unreachable lock store: stop acting as leader until it answers again.
-      leader = false
+      leaseUntil = 0
+    } finally {
+      renewing = false
     }
   }
 
   const runPeriod = async (period: SchedulePeriod) => {
-    if (!leader) return
+    if (!isLeader()) return
     const started: Promise<void>[] = []
     for (const config of configs.all()) {
       if (config.status !== 'ready' || !config.has(period)) continue
@@ -126,10 +138,10 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       for (const handle of timers) handle.cancel()
       timers.clear()
       await Promise.all(running.values())
-      if (leader) await lock.release(SCHEDULER_LOCK, owner).catch(() => {})
-      leader = false
+      if (leaseUntil > 0) await lock.release(SCHEDULER_LOCK, owner).catch(() => {})
+      leaseUntil = 0
     },
-    isLeader: () => leader,
+    isLeader,
     runPeriod,
   }
 }
