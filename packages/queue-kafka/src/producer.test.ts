@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest'
-import { chunkRecords } from './producer.js'
+import { describe, expect, it, vi } from 'vitest'
+import { connect } from './connection.js'
+import { chunkRecords, createProducerSession } from './producer.js'
 
 describe('chunkRecords', () => {
   it('keeps every record, in order, in requests under the byte limit', () => {
@@ -22,5 +23,27 @@ describe('chunkRecords', () => {
     expect(chunks[1]?.[0]?.headers).toEqual({ h: 'v' })
     expect(chunks[2]?.[0]).toEqual({ key: 'k', value: 'small' })
     expect(chunkRecords([])).toEqual([])
+  })
+})
+
+describe('createProducerSession', () => {
+  it("chooses kafkajs's partitioner explicitly, so kafkajs logs no default-partitioner warning", async () => {
+    const lines: string[] = []
+    vi.spyOn(console, 'log').mockImplementation((line: string) => lines.push(line))
+    vi.spyOn(console, 'error').mockImplementation((line: string) => lines.push(line))
+    try {
+      const connection = connect(
+        { brokers: '127.0.0.1:1', logLevel: 'warn', retries: 0, connectionTimeoutMs: 200 },
+        (m) => new Error(m),
+      )
+      const session = createProducerSession(connection)
+      await expect(session.send('t', [{ key: null, value: 'v' }])).rejects.toThrow()
+      await session.close()
+      // kafkajs did log (the failed connection), just not about the partitioner.
+      expect(lines.length).toBeGreaterThan(0)
+      expect(lines.filter((line) => line.includes('partitioner'))).toEqual([])
+    } finally {
+      vi.restoreAllMocks()
+    }
   })
 })
