@@ -84,4 +84,23 @@ describe('createKafkaQueue against Kafka', { timeout: 60_000 }, () => {
     expect(deliveries.map((m) => m.value)).toEqual(['slow', 'next'])
     expect(errors).toEqual([])
   })
+  it('rejects consume with a final QueueError when the group refuses the consumer, instead of idling', async () => {
+    const errors: QueueError[] = []
+    // Below the broker's group.min.session.timeout.ms (6 s): JoinGroup fails with INVALID_SESSION_TIMEOUT.
+    const queue = createKafkaQueue({
+      brokers,
+      sessionTimeoutMs: 1_000,
+      heartbeatIntervalMs: 300,
+      logLevel: 'nothing',
+      onError: (error) => errors.push(error),
+    })
+    closing.push(() => queue.close())
+    const ns = namespace()
+    const error = await queue
+      .consume(`${ns}topic`, { group: `${ns}g` }, async () => {})
+      .catch((e: unknown) => e)
+    expect(error).toMatchObject({ code: 'queue.protocol', retryable: false, component: 'kafka' })
+    expect((error as Error).message).toContain('INVALID_SESSION_TIMEOUT')
+    expect(errors).toEqual([])
+  })
 })

@@ -203,8 +203,12 @@ export function createKafkaQueue(options: KafkaQueueOptions): QueueTransport {
       // A stopped subscription must not come back through kafkajs's restart-after-crash.
       retry: { retries: options.retries ?? 5, restartOnFailure: async () => !stopped },
     })
+    let started = false
+    /** A crash kafkajs will not recover from, while `run()` was still joining the group. */
+    let fatalAtStart: unknown
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!stopped) onError(toQueueError(payload.error, { operation, brokers }))
+      if (!started && !payload.restart) fatalAtStart = payload.error
+      else if (!stopped) onError(toQueueError(payload.error, { operation, brokers }))
     })
     consumer.on(consumer.events.GROUP_JOIN, () => {
       // A join that raced stop() would leave a consumer running behind a stopped subscription.
@@ -268,6 +272,9 @@ export function createKafkaQueue(options: KafkaQueueOptions): QueueTransport {
         partitionsConsumedConcurrently: concurrency,
         eachBatch,
       })
+      // kafkajs reports a failed first join as a crash, not as a rejection of run().
+      if (fatalAtStart !== undefined) throw fatalAtStart
+      started = true
     } catch (error) {
       stopped = true
       await consumer.disconnect().catch(() => {})
