@@ -155,9 +155,9 @@ start() {
   write_config
   format_storage
   rm -f "$pidfile"
-  # setsid: the broker outlives this script and the shell that ran it.
+  # setsid: the broker outlives this script and the shell that ran it; 9>&-: it must not hold the lock.
   setsid java "${java_opts[@]}" -Dlog4j.configuration="file:$home/log4j.properties" -cp "$jars/*" \
-    kafka.Kafka "$home/server.properties" >"$log" 2>&1 </dev/null &
+    kafka.Kafka "$home/server.properties" >"$log" 2>&1 </dev/null 9>&- &
   echo $! >"$pidfile"
   wait_ready 90
   say "$name" "started (Kafka $version, KRaft, data in ${home#"$SERVICES_DIR"/})"
@@ -182,5 +182,11 @@ stop() {
   if api_versions; then fail "$name" "something still serves port $port (not started by this script; stop it yourself)"; fi
   return 0
 }
+
+# One start/stop at a time per port: parallel test runs may all ask for the broker at once.
+if [ "${1:-}" != check ] && command -v flock >/dev/null 2>&1; then
+  exec 9>"$RUN_DIR/kafka-$port.lock"
+  flock -w 180 9 || fail "$name" "another kafka.sh start/stop for port $port has not finished for 180s"
+fi
 
 dispatch start check stop "$@"
