@@ -1,4 +1,3 @@
-import { defineProject } from 'vitest/config'
 import { sluiceProject } from '../../tooling/vitest/project.ts'
 
 const project = sluiceProject('queue-pubsub', { services: ['pubsub'] })
@@ -6,22 +5,24 @@ const project = sluiceProject('queue-pubsub', { services: ['pubsub'] })
 /**
  * The shared `module` condition makes Node load @opentelemetry/api's ESM build (a dependency of
  * @google-cloud/pubsub), whose extensionless imports do not resolve: drop it, so dependencies load
- * as Node loads them.
+ * the way Node loads them.
  */
 const withoutModule = (conditions: string[] | undefined) => conditions?.filter((c) => c !== 'module')
 
-export default defineProject(async (env) => {
-  const config = await project(env)
+const config: typeof project = async (env) => {
+  const base = await project(env)
   return {
-    ...config,
-    resolve: { ...config.resolve, conditions: withoutModule(config.resolve?.conditions) },
+    ...base,
+    resolve: { ...base.resolve, conditions: withoutModule(base.resolve?.conditions) },
     ssr: {
-      ...config.ssr,
+      ...base.ssr,
       resolve: {
-        ...config.ssr?.resolve,
-        conditions: withoutModule(config.ssr?.resolve?.conditions),
-        externalConditions: withoutModule(config.ssr?.resolve?.externalConditions),
+        ...base.ssr?.resolve,
+        conditions: withoutModule(base.ssr?.resolve?.conditions),
+        externalConditions: withoutModule(base.ssr?.resolve?.externalConditions),
       },
     },
   }
-})
+}
+
+export default config

@@ -13,23 +13,52 @@ export interface Delivery {
   nack(): void
 }
 
-/** A member of a group that wants to hear when a key it may be waiting for is free again. */
+/** A member of a group: hears when a key it may wait for is free, and takes back held messages. */
 interface Member {
   wake(): void
+  /** Takes a message held back behind its key's redelivery, now that it may go. */
+  admitHeld(entry: Entry): void
+}
+
+/** A key whose nacked messages the service is about to deliver again. */
+interface Rewind {
+  /** Ids nacked and not yet delivered again. */
+  readonly awaiting: Set<string>
+  /** Later messages of the key that arrived first; they go after the awaited ones. */
+  readonly held: { readonly owner: Member; readonly entry: Entry }[]
+  timer: TimerHandle
+}
+
+/** Options of {@link GroupState}. */
+export interface GroupStateOptions {
+  clock: Clock
+  /** How long later messages of a key wait for the key's nacked messages to come back. */
+  rewindTimeoutMs: number
+  /**
+   * How many unacknowledged message ids to count deliveries for (the oldest are dropped first).
+   * @default 100_000
+   */
+  maxTracked?: number
 }
 
 /**
  * What the consumers of one group share inside one process: the ordering keys some handler call
- * holds (so no two calls ever hold one key) and the handler deliveries of unacknowledged messages.
+ * holds (so no two calls ever hold one key), the handler deliveries of unacknowledged messages, and
+ * the keys whose nacked messages are on their way back. Pub/Sub delivers a key's nacked messages
+ * again, but later messages of the key may reach a consumer first (the emulator does not redeliver
+ * them along); those are held until the nacked ones are back, or for `rewindTimeoutMs` at most.
  */
 export class GroupState {
   /** Ordering keys held by a handler call of one of the group's consumers. */
   readonly busy = new Set<string>()
   private readonly attempts = new Map<string, number>()
   private readonly members = new Set<Member>()
+  private readonly rewinds = new Map<string, Rewind>()
+  private readonly maxTracked: number
 
-  /** @param maxTracked how many unacknowledged message ids to count deliveries for (oldest dropped first). */
-  constructor(private readonly maxTracked = 100_000) {}
+  constructor(private readonly options: GroupStateOptions) {
+    this.maxTracked = options.maxTracked ?? 100_000
+  }
 
   join(member: Member): void {
     this.members.add(member)
@@ -63,6 +92,78 @@ export class GroupState {
     for (const key of keys) this.busy.delete(key)
     for (const member of this.members) member.wake()
   }
+
+  /** Notes that `ids` of `key` were nacked: later messages of the key wait until they are back. */
+  awaitRedelivery(key: string, ids: readonly string[]): void {
+    if (ids.length === 0) return
+    const rewind = this.rewinds.get(key)
+    if (rewind) {
+      for (const id of ids) rewind.awaiting.add(id)
+      rewind.timer.cancel()
+      rewind.timer = this.startTimer(key)
+      return
+    }
+    this.rewinds.set(key, { awaiting: new Set(ids), held: [], timer: this.startTimer(key) })
+  }
+
+  /**
+   * Whether a message of `key` that just arrived may be queued now. If not, it is held for `owner`
+   * and handed back through `owner.admitHeld` once the key's nacked messages are back. Call
+   * {@link settle} after queueing an admitted message.
+   */
+  admit(key: string, entry: Entry, owner: Member): boolean {
+    const rewind = this.rewinds.get(key)
+    if (!rewind || rewind.awaiting.delete(entry.id)) return true
+    rewind.held.push({ owner, entry })
+    return false
+  }
+
+  /** Ends the key's wait once every nacked message is back, handing the held ones out in order. */
+  settle(key: string): void {
+    const rewind = this.rewinds.get(key)
+    if (rewind && rewind.awaiting.size === 0) this.endRewind(key)
+  }
+
+  /** Takes back what `owner` has held (it is nacking or leaving), by key. */
+  takeHeld(owner: Member, key?: string): Map<string, Entry[]> {
+    const taken = new Map<string, Entry[]>()
+    for (const [rewindKey, rewind] of this.rewinds) {
+      if (key !== undefined && rewindKey !== key) continue
+      const mine = rewind.held.filter((held) => held.owner === owner)
+      if (mine.length === 0) continue
+      rewind.held.splice(0, rewind.held.length, ...rewind.held.filter((held) => held.owner !== owner))
+      taken.set(
+        rewindKey,
+        mine.map((held) => held.entry),
+      )
+    }
+    return taken
+  }
+
+  /** Messages held for `owner`. */
+  heldFor(owner: Member): number {
+    let count = 0
+    for (const rewind of this.rewinds.values()) for (const held of rewind.held) if (held.owner === owner) count++
+    return count
+  }
+
+  /** Cancels every timer (the transport is closing). */
+  dispose(): void {
+    for (const rewind of this.rewinds.values()) rewind.timer.cancel()
+    this.rewinds.clear()
+  }
+
+  private startTimer(key: string): TimerHandle {
+    return this.options.clock.setTimer(this.options.rewindTimeoutMs, () => this.endRewind(key))
+  }
+
+  private endRewind(key: string): void {
+    const rewind = this.rewinds.get(key)
+    if (!rewind) return
+    rewind.timer.cancel()
+    this.rewinds.delete(key)
+    for (const { owner, entry } of rewind.held) owner.admitHeld(entry)
+  }
 }
 
 /** Options of {@link Batcher}. */
@@ -76,8 +177,6 @@ export interface BatcherOptions {
   lingerMs: number
   /** How long the messages of a rejected batch stay held before they are nacked (redelivered). */
   redeliveryDelayMs: number
-  /** How long later messages of a key wait for the key's nacked messages to come back. */
-  rewindTimeoutMs: number
 }
 
 interface Entry {
@@ -93,15 +192,6 @@ interface Batch {
   readonly entries: Entry[]
   /** Ordering keys this batch holds. */
   readonly keys: string[]
-}
-
-/** A key whose nacked messages the service is about to deliver again. */
-interface Rewind {
-  /** Ids nacked and not yet delivered again. */
-  readonly awaiting: Set<string>
-  /** Later messages of the key that arrived first; they go after the awaited ones. */
-  readonly held: Entry[]
-  readonly timer: TimerHandle
 }
 
 const UNORDERED: unique symbol = Symbol('unordered')
@@ -123,13 +213,15 @@ export class Batcher {
   private buffered = 0
   private readonly running = new Set<Promise<void>>()
   private readonly delayed = new Map<TimerHandle, Batch>()
-  private readonly rewinds = new Map<string, Rewind>()
   private lingerTimer: TimerHandle | undefined
   private dispatchQueued = false
   private stopping = false
   private stopped = false
   private stopPromise: Promise<void> | undefined
-  private readonly member: Member = { wake: () => this.schedule(true) }
+  private readonly member: Member = {
+    wake: () => this.schedule(true),
+    admitHeld: (entry) => this.enqueue(entry),
+  }
 
   constructor(private readonly options: BatcherOptions) {
     options.group.join(this.member)
@@ -137,9 +229,7 @@ export class Batcher {
 
   /** Messages waiting for a handler call (buffered or held back behind a key's redelivery). */
   get pending(): number {
-    let held = 0
-    for (const rewind of this.rewinds.values()) held += rewind.held.length
-    return this.buffered + held
+    return this.buffered + this.options.group.heldFor(this.member)
   }
 
   /** Handler calls running now. */
@@ -168,17 +258,14 @@ export class Batcher {
     }
     this.entries.set(entry.id, entry)
     const key = entry.orderingKey
-    const rewind = key === null ? undefined : this.rewinds.get(key)
-    if (key !== null && rewind) {
-      if (!rewind.awaiting.delete(entry.id)) {
-        rewind.held.push(entry)
-        return
-      }
+    if (key === null) {
       this.enqueue(entry)
-      if (rewind.awaiting.size === 0) this.endRewind(key)
       return
     }
+    const { group } = this.options
+    if (!group.admit(key, entry, this.member)) return
     this.enqueue(entry)
+    group.settle(key)
   }
 
   /**
@@ -195,14 +282,7 @@ export class Batcher {
    * the service delivers them again. Handler calls in flight carry on.
    */
   discard(): void {
-    for (const fifo of this.queues.values()) for (const entry of fifo) this.entries.delete(entry.id)
-    this.queues.clear()
-    this.buffered = 0
-    for (const rewind of this.rewinds.values()) {
-      rewind.timer.cancel()
-      for (const entry of rewind.held) this.entries.delete(entry.id)
-    }
-    this.rewinds.clear()
+    this.release(false)
   }
 
   private async shutdown(): Promise<void> {
@@ -215,16 +295,40 @@ export class Batcher {
       this.nackBatch(batch)
     }
     this.delayed.clear()
-    for (const fifo of this.queues.values()) this.nackAll(fifo)
-    this.queues.clear()
-    this.buffered = 0
-    for (const rewind of this.rewinds.values()) {
-      rewind.timer.cancel()
-      this.nackAll(rewind.held)
-    }
-    this.rewinds.clear()
+    this.release(true)
     this.stopped = true
     this.options.group.leave(this.member)
+  }
+
+  /**
+   * Lets go of every buffered and held message (nacking them, or not when their subscriber is gone
+   * and the service delivers them again anyway). Their keys wait in the group for them to come
+   * back, so another consumer cannot run later messages of those keys first.
+   */
+  private release(nack: boolean): void {
+    const { group } = this.options
+    const byKey = group.takeHeld(this.member)
+    for (const [key, fifo] of this.queues) {
+      if (key === UNORDERED) {
+        for (const entry of fifo) this.letGo(entry, nack)
+        continue
+      }
+      byKey.set(key, [...fifo, ...(byKey.get(key) ?? [])])
+    }
+    this.queues.clear()
+    this.buffered = 0
+    for (const [key, entries] of byKey) {
+      for (const entry of entries) this.letGo(entry, nack)
+      group.awaitRedelivery(
+        key,
+        entries.map((entry) => entry.id),
+      )
+    }
+  }
+
+  private letGo(entry: Entry, nack: boolean): void {
+    if (nack) this.nack(entry)
+    else this.entries.delete(entry.id)
   }
 
   private enqueue(entry: Entry): void {
@@ -348,6 +452,7 @@ export class Batcher {
    * a key's messages again from the first nacked one, and later ones must not overtake them.
    */
   private nackBatch(batch: Batch): void {
+    const { group } = this.options
     const nacked = new Map<string, string[]>()
     for (const entry of batch.entries) {
       this.nack(entry)
@@ -368,34 +473,14 @@ export class Batcher {
           ids.push(entry.id)
         }
       }
-      const previous = this.rewinds.get(key)
-      if (previous) {
-        previous.timer.cancel()
-        this.rewinds.delete(key)
-        for (const entry of previous.held) {
-          this.nack(entry)
-          ids.push(entry.id)
-        }
-        for (const id of previous.awaiting) ids.push(id)
+      for (const entry of group.takeHeld(this.member, key).get(key) ?? []) {
+        this.nack(entry)
+        ids.push(entry.id)
       }
-      if (!this.stopping && ids.length > 0) this.startRewind(key, ids)
+      group.awaitRedelivery(key, ids)
     }
-    this.options.group.release(batch.keys)
+    group.release(batch.keys)
     this.schedule(true)
-  }
-
-  private startRewind(key: string, ids: readonly string[]): void {
-    const timer = this.options.clock.setTimer(this.options.rewindTimeoutMs, () => this.endRewind(key))
-    this.rewinds.set(key, { awaiting: new Set(ids), held: [], timer })
-  }
-
-  /** The key's nacked messages are back (or the wait ran out): release what arrived meanwhile. */
-  private endRewind(key: string): void {
-    const rewind = this.rewinds.get(key)
-    if (!rewind) return
-    rewind.timer.cancel()
-    this.rewinds.delete(key)
-    for (const entry of rewind.held) this.enqueue(entry)
   }
 
   private nack(entry: Entry): void {
@@ -403,9 +488,6 @@ export class Batcher {
     this.entries.delete(entry.id)
   }
 
-  private nackAll(entries: readonly Entry[]): void {
-    for (const entry of entries) this.nack(entry)
-  }
 }
 
 /** Acks or nacks; a failure to settle only means the service delivers the message again. */

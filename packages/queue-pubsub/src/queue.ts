@@ -260,7 +260,7 @@ export function createPubSubQueue(options: PubSubQueueOptions = {}): QueueTransp
       assertOpen('consume')
       let state = groups.get(group)
       if (!state) {
-        state = new GroupState()
+        state = new GroupState({ clock: systemClock, rewindTimeoutMs: REWIND_TIMEOUT_MS })
         groups.set(group, state)
       }
       const consumer = new Consumer({
@@ -292,6 +292,8 @@ export function createPubSubQueue(options: PubSubQueueOptions = {}): QueueTransp
     async close() {
       closed = true
       await Promise.all([...consumers].map((consumer) => consumer.stop()))
+      for (const state of groups.values()) state.dispose()
+      groups.clear()
       await Promise.all([...publishers.values()].map((topic) => topic.flush().catch(() => {})))
       publishers.clear()
       if (connection.owned) await connection.pubsub.close().catch(() => {})
@@ -370,7 +372,6 @@ class Consumer {
       maxConcurrentBatches: options.maxConcurrentBatches,
       lingerMs: options.lingerMs,
       redeliveryDelayMs: options.redeliveryDelayMs,
-      rewindTimeoutMs: REWIND_TIMEOUT_MS,
     })
   }
 
