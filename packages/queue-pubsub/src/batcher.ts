@@ -143,7 +143,8 @@ export class GroupState {
   /** Messages held for `owner`. */
   heldFor(owner: Member): number {
     let count = 0
-    for (const rewind of this.rewinds.values()) for (const held of rewind.held) if (held.owner === owner) count++
+    for (const rewind of this.rewinds.values())
+      for (const held of rewind.held) if (held.owner === owner) count++
     return count
   }
 
@@ -487,7 +488,6 @@ export class Batcher {
     for (const delivery of entry.deliveries) settle(delivery, 'nack')
     this.entries.delete(entry.id)
   }
-
 }
 
 /** Acks or nacks; a failure to settle only means the service delivers the message again. */

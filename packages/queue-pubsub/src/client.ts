@@ -79,7 +79,11 @@ export function connect(options: PubSubConnectionOptions, invalid: (message: str
       endpoint: {
         address: servicePath ? `${servicePath}:${String(port ?? 443)}` : 'pubsub.googleapis.com:443',
         emulator: pubsub.isEmulator,
-        source: pubsub.options.apiEndpoint ? 'apiEndpoint' : pubsub.isEmulator ? 'PUBSUB_EMULATOR_HOST' : 'default',
+        source: pubsub.options.apiEndpoint
+          ? 'apiEndpoint'
+          : pubsub.isEmulator
+            ? 'PUBSUB_EMULATOR_HOST'
+            : 'default',
       },
       ...shared,
     }
@@ -123,7 +127,8 @@ const NAME = /^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/
  * characters, starting with a letter, of letters, digits and `- _ . ~ + %`, not starting with `goog`.
  */
 export function invalidResourceName(name: unknown): string | undefined {
-  if (typeof name !== 'string' || name.length === 0) return `must be a non-empty string, got ${JSON.stringify(name)}`
+  if (typeof name !== 'string' || name.length === 0)
+    return `must be a non-empty string, got ${JSON.stringify(name)}`
   if (!NAME.test(name) || name.toLowerCase().startsWith('goog')) {
     return (
       `'${name}' is not a valid Pub/Sub name: use 3–255 characters, starting with a letter, of letters, ` +

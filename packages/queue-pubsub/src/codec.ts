@@ -26,7 +26,8 @@ export interface IncomingMessage {
 
 /** Why a record cannot be published, or undefined when it can. */
 export function invalidRecord(record: QueueRecord | undefined, index: number): string | undefined {
-  if (typeof record !== 'object' || record === null) return `record ${index} is not an object: pass { key, value, headers? }`
+  if (typeof record !== 'object' || record === null)
+    return `record ${index} is not an object: pass { key, value, headers? }`
   if (record.key !== null && typeof record.key !== 'string') {
     return `record ${index} has a ${typeof record.key} key: use a string, or null for no key`
   }
@@ -41,7 +42,11 @@ export function invalidRecord(record: QueueRecord | undefined, index: number): s
       if (typeof value !== 'string') {
         return `record ${index} header '${name}' is a ${typeof value}: header values must be strings`
       }
-      if (name.length === 0 || name.startsWith(RESERVED_ATTRIBUTE_PREFIX) || name.toLowerCase().startsWith('goog')) {
+      if (
+        name.length === 0 ||
+        name.startsWith(RESERVED_ATTRIBUTE_PREFIX) ||
+        name.toLowerCase().startsWith('goog')
+      ) {
         return `record ${index} header '${name}' is reserved: header names must be non-empty and not start with '${RESERVED_ATTRIBUTE_PREFIX}' or 'goog'`
       }
     }
@@ -59,7 +64,8 @@ export function encodeRecord(record: QueueRecord): OutgoingMessage {
   const attributes: Record<string, string> = record.headers ? { ...record.headers } : {}
   if (record.key === '') attributes[EMPTY_KEY_ATTRIBUTE] = '1'
   else if (record.key !== null) message.orderingKey = record.key
-  if (message.data.length === 0 && Object.keys(attributes).length === 0) attributes[EMPTY_VALUE_ATTRIBUTE] = '1'
+  if (message.data.length === 0 && Object.keys(attributes).length === 0)
+    attributes[EMPTY_VALUE_ATTRIBUTE] = '1'
   if (Object.keys(attributes).length > 0) message.attributes = attributes
   return message
 }

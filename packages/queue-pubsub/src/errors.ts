@@ -63,7 +63,14 @@ export function pausedOrderingKey(error: unknown): string | undefined {
   return typeof key === 'string' && key.length > 0 ? key : undefined
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT', 'EPIPE'])
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ETIMEDOUT',
+  'EPIPE',
+])
 
 function looksUnreachable(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false
@@ -106,7 +113,8 @@ export function classify(error: unknown, endpoint: Endpoint): Classification {
   const status = grpcStatus(error)
   const detail = nativeDetail(error)
   if (status === undefined) {
-    if (looksUnreachable(error)) return { kind: 'unavailable', retryable: true, explanation: unreachable(endpoint) }
+    if (looksUnreachable(error))
+      return { kind: 'unavailable', retryable: true, explanation: unreachable(endpoint) }
     return { kind: 'failed', retryable: false, explanation: detail }
   }
   switch (status) {
@@ -127,7 +135,11 @@ export function classify(error: unknown, endpoint: Endpoint): Classification {
         explanation: `Pub/Sub quota or flow control limit reached (${detail}) — retry later, or raise the quota`,
       }
     case GrpcStatus.ABORTED:
-      return { kind: 'aborted', retryable: true, explanation: `Pub/Sub aborted the request (${detail}) — retry` }
+      return {
+        kind: 'aborted',
+        retryable: true,
+        explanation: `Pub/Sub aborted the request (${detail}) — retry`,
+      }
     case GrpcStatus.INTERNAL:
       return {
         kind: 'internal',

@@ -82,14 +82,21 @@ describe('createPubSubQueue against the emulator', { timeout: 90_000 }, () => {
     // Pub/Sub hands them out again once the dead consumer's leases run out (ack deadline 10 s).
     await waitUntil(
       () => new Set(values(received)).size >= unacknowledged.length,
-      () => `${unacknowledged.length} unacknowledged records at the survivor, got ${new Set(values(received)).size}`,
+      () =>
+        `${unacknowledged.length} unacknowledged records at the survivor, got ${new Set(values(received)).size}`,
       60_000,
     )
     await sleep(1_000)
-    expect(values(received).filter((value) => acked.has(value)), 'acknowledged records delivered again').toEqual([])
+    expect(
+      values(received).filter((value) => acked.has(value)),
+      'acknowledged records delivered again',
+    ).toEqual([])
     expect(new Set(values(received))).toEqual(new Set(values(unacknowledged)))
     const again = new Set(values(received))
-    expect(values(stuck ?? []).filter((value) => !again.has(value)), 'the batch it died in, lost').toEqual([])
+    expect(
+      values(stuck ?? []).filter((value) => !again.has(value)),
+      'the batch it died in, lost',
+    ).toEqual([])
     expectKeyOrder(received, unacknowledged)
 
     release()
@@ -149,7 +156,9 @@ describe('createPubSubQueue against the emulator', { timeout: 90_000 }, () => {
       code: 'queue.not-found',
       retryable: false,
     })
-    await expect(queue.consume(`${namespace}absent`, { group: `${namespace}absent-group` }, async () => {})).rejects.toMatchObject({
+    await expect(
+      queue.consume(`${namespace}absent`, { group: `${namespace}absent-group` }, async () => {}),
+    ).rejects.toMatchObject({
       code: 'queue.not-found',
     })
     const [exists] = await admin.topic(`${namespace}absent`).exists()

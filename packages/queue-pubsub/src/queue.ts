@@ -150,7 +150,9 @@ export function createPubSubQueue(options: PubSubQueueOptions = {}): QueueTransp
     throw invalid(`streams must be a positive integer, got ${String(streams)}`)
   }
   if (!Number.isInteger(ackDeadlineSeconds) || ackDeadlineSeconds < 10 || ackDeadlineSeconds > 600) {
-    throw invalid(`ackDeadlineSeconds must be a whole number from 10 to 600, got ${String(ackDeadlineSeconds)}`)
+    throw invalid(
+      `ackDeadlineSeconds must be a whole number from 10 to 600, got ${String(ackDeadlineSeconds)}`,
+    )
   }
   const { maxMessages, maxBytes } = options.flowControl ?? {}
   if (maxMessages !== undefined && (!Number.isInteger(maxMessages) || maxMessages < 1)) {
@@ -433,7 +435,13 @@ class Consumer {
     const { connection, topic, group, subscriptionOptions } = this.options
     if (connection.createMissing) {
       try {
-        await ensureSubscription(connection, topic, group, subscriptionOptions, (message) => new Error(message))
+        await ensureSubscription(
+          connection,
+          topic,
+          group,
+          subscriptionOptions,
+          (message) => new Error(message),
+        )
       } catch (error) {
         if (grpcStatus(error) !== GrpcStatus.ALREADY_EXISTS) {
           this.onStreamError(error)

@@ -1,8 +1,21 @@
 import { describeSinkConformance, type SinkUnderTest } from '@sluice/conformance'
 import type { ProcessedPluginEvent } from '@sluice/core'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createPubSubSink, SEQUENCE_ATTRIBUTE, TEAM_ATTRIBUTE, UUID_ATTRIBUTE, WRITER_ATTRIBUTE } from './sink.js'
-import { emulatorClient, emulatorHost, openReader, projectId, type Reader, waitUntil } from './test-support.js'
+import {
+  createPubSubSink,
+  SEQUENCE_ATTRIBUTE,
+  TEAM_ATTRIBUTE,
+  UUID_ATTRIBUTE,
+  WRITER_ATTRIBUTE,
+} from './sink.js'
+import {
+  emulatorClient,
+  emulatorHost,
+  openReader,
+  projectId,
+  type Reader,
+  waitUntil,
+} from './test-support.js'
 
 const client = emulatorClient()
 const readers = new WeakMap<SinkUnderTest, Reader>()

@@ -126,7 +126,10 @@ export function createPubSubSink(options: PubSubSinkOptions): Sink {
     // The client pauses an ordering key after a failed publish; the batch is written again as a
     // whole, so publishing may go on.
     for (const key of pausedKeys) target.resumePublishing(key)
-    throw fail(first, `publish ${failed} of ${messages.length} events to topic '${topicName}' (sink '${name}')`)
+    throw fail(
+      first,
+      `publish ${failed} of ${messages.length} events to topic '${topicName}' (sink '${name}')`,
+    )
   }
 
   return {

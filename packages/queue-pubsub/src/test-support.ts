@@ -7,7 +7,11 @@ export const projectId = 'sluice-test'
 
 /** A client of the emulator that tests use to look at topics directly. */
 export function emulatorClient(): PubSub {
-  return new PubSub({ projectId, apiEndpoint: emulatorHost, clientOptions: { universeDomain: 'googleapis.com' } })
+  return new PubSub({
+    projectId,
+    apiEndpoint: emulatorHost,
+    clientOptions: { universeDomain: 'googleapis.com' },
+  })
 }
 
 /** Everything a subscription received, acked as it arrives. */
@@ -24,7 +28,9 @@ export interface Reader {
 export async function openReader(client: PubSub, topic: string): Promise<Reader> {
   const [exists] = await client.topic(topic).exists()
   if (!exists) await client.createTopic(topic)
-  const [subscription] = await client.topic(topic).createSubscription(`${topic}-read`, { enableMessageOrdering: true })
+  const [subscription] = await client
+    .topic(topic)
+    .createSubscription(`${topic}-read`, { enableMessageOrdering: true })
   const messages: Message[] = []
   subscription.on('error', () => {})
   subscription.on('message', (message: Message) => {
@@ -49,7 +55,6 @@ export async function waitUntil(done: () => boolean, what: () => string, timeout
   }
 }
 
-
 /** A client whose subscriptions can be torn down the way a crash leaves them. */
 export interface CrashableClient {
   readonly pubsub: PubSub
@@ -69,7 +74,10 @@ export function crashableClient(): CrashableClient {
   const subscription = pubsub.subscription.bind(pubsub)
   pubsub.subscription = (name, options) => {
     // A zero close timeout drops what the subscriber holds instead of nacking it.
-    const created = subscription(name, { ...options, closeOptions: { timeout: Duration.from({ seconds: 0 }) } })
+    const created = subscription(name, {
+      ...options,
+      closeOptions: { timeout: Duration.from({ seconds: 0 }) },
+    })
     opened.push(created)
     return created
   }
