@@ -1,6 +1,6 @@
-import { PubSub } from '@google-cloud/pubsub'
+import { PubSub, type Topic } from '@google-cloud/pubsub'
 import { afterEach, describe, expect, it } from 'vitest'
-import { connect, invalidResourceName } from './client.js'
+import { type Connection, connect, ensureSubscription, ensureTopic, invalidResourceName } from './client.js'
 
 const invalid = (message: string) => new Error(message)
 const saved = { host: process.env.PUBSUB_EMULATOR_HOST, project: process.env.PUBSUB_PROJECT_ID }
@@ -87,5 +87,133 @@ describe('invalidResourceName', () => {
     }
     expect(invalidResourceName('')).toMatch(/non-empty string/)
     expect(invalidResourceName(7)).toMatch(/non-empty string, got 7/)
+  })
+})
+
+/** A gRPC failure as the client reports it. */
+const status = (code: number) => Object.assign(new Error(`${code} failure`), { code })
+
+/** A connection over a stand-in client whose calls do what `calls` says. */
+function fakeConnection(
+  calls: {
+    createTopic?: () => Promise<unknown>
+    createSubscription?: () => Promise<unknown>
+    getMetadata?: () => Promise<unknown>
+    seek?: () => Promise<unknown>
+  },
+  overrides: Partial<Connection> = {},
+) {
+  const log: string[] = []
+  const record =
+    (name: string, call: (() => Promise<unknown>) | undefined) =>
+    async (...args: unknown[]) => {
+      log.push(`${name} ${JSON.stringify(args[0] instanceof Date ? 'date' : args[0])}`)
+      return call ? call() : [{}]
+    }
+  const subscription = {
+    getMetadata: record('getMetadata', calls.getMetadata),
+    seek: record('seek', calls.seek),
+  }
+  const pubsub = { createTopic: record('createTopic', calls.createTopic), subscription: () => subscription }
+  const topic = {
+    name: 'projects/p/topics/events',
+    createSubscription: record('createSubscription', calls.createSubscription),
+  }
+  const connection: Connection = {
+    pubsub: pubsub as unknown as PubSub,
+    endpoint: { address: 'pubsub.googleapis.com:443', emulator: false, source: 'default' },
+    owned: true,
+    createMissing: true,
+    topicRetentionSeconds: 86_400,
+    timeoutMs: 1_000,
+    ...overrides,
+  }
+  return { connection, topic: topic as unknown as Topic, log }
+}
+
+const settings = { ackDeadlineSeconds: 60, extra: { retryPolicy: { minimumBackoff: { seconds: 1 } } } }
+const mismatch = (message: string) => new Error(message)
+
+describe('ensureTopic', () => {
+  it('creates the topic with the retention, and takes an existing one or a refused create as there', async () => {
+    const made = fakeConnection({})
+    await ensureTopic(made.connection, 'events')
+    expect(made.log).toEqual(['createTopic {"name":"events","messageRetentionDuration":{"seconds":86400}}'])
+    await ensureTopic(fakeConnection({ createTopic: () => Promise.reject(status(6)) }).connection, 'events')
+    await ensureTopic(fakeConnection({ createTopic: () => Promise.reject(status(7)) }).connection, 'events')
+    await expect(
+      ensureTopic(fakeConnection({ createTopic: () => Promise.reject(status(14)) }).connection, 'events'),
+    ).rejects.toMatchObject({ code: 14 })
+  })
+
+  it('creates nothing without createMissing, and no retention when it is 0', async () => {
+    const off = fakeConnection({}, { createMissing: false })
+    await ensureTopic(off.connection, 'events')
+    expect(off.log).toEqual([])
+    const plain = fakeConnection({}, { topicRetentionSeconds: 0 })
+    await ensureTopic(plain.connection, 'events')
+    expect(plain.log).toEqual(['createTopic {"name":"events"}'])
+  })
+})
+
+describe('ensureSubscription', () => {
+  it('creates an ordered subscription with the settings and moves it back over the retained messages', async () => {
+    const { connection, topic, log } = fakeConnection({})
+    await expect(ensureSubscription(connection, topic, 'group', settings, mismatch)).resolves.toEqual({
+      created: true,
+    })
+    expect(log).toEqual(['createSubscription "group"', 'seek "date"'])
+  })
+
+  it('reports a failed seek instead of failing, and expects none from the emulator', async () => {
+    const failing = fakeConnection({ seek: () => Promise.reject(status(7)) })
+    const result = await ensureSubscription(failing.connection, failing.topic, 'group', settings, mismatch)
+    expect(result).toMatchObject({ created: true, rewindError: { code: 7 } })
+    const emulator = fakeConnection(
+      { seek: () => Promise.reject(status(12)) },
+      { endpoint: { address: '127.0.0.1:8085', emulator: true, source: 'PUBSUB_EMULATOR_HOST' } },
+    )
+    await expect(
+      ensureSubscription(emulator.connection, emulator.topic, 'group', settings, mismatch),
+    ).resolves.toEqual({
+      created: true,
+    })
+  })
+
+  it('checks that an existing subscription reads this topic, in order', async () => {
+    const exists = () => Promise.reject(status(6))
+    const good = fakeConnection({
+      createSubscription: exists,
+      getMetadata: async () => [{ topic: 'projects/p/topics/events', enableMessageOrdering: true }],
+    })
+    await expect(
+      ensureSubscription(good.connection, good.topic, 'group', settings, mismatch),
+    ).resolves.toEqual({
+      created: false,
+    })
+    const other = fakeConnection({
+      createSubscription: exists,
+      getMetadata: async () => [{ topic: 'projects/p/topics/other', enableMessageOrdering: true }],
+    })
+    await expect(
+      ensureSubscription(other.connection, other.topic, 'group', settings, mismatch),
+    ).rejects.toThrow(/subscription 'group' belongs to topic projects\/p\/topics\/other/)
+    const unordered = fakeConnection({
+      createSubscription: exists,
+      getMetadata: async () => [{ topic: 'projects/p/topics/events', enableMessageOrdering: false }],
+    })
+    await expect(
+      ensureSubscription(unordered.connection, unordered.topic, 'group', settings, mismatch),
+    ).rejects.toThrow(/without message ordering/)
+  })
+
+  it('trusts a subscription it may neither create nor read (subscriber role only)', async () => {
+    const { connection, topic } = fakeConnection({
+      createSubscription: () => Promise.reject(status(7)),
+      getMetadata: () => Promise.reject(status(7)),
+    })
+    await expect(ensureSubscription(connection, topic, 'group', settings, mismatch)).resolves.toEqual({
+      created: false,
+    })
   })
 })

@@ -140,7 +140,8 @@ export function invalidResourceName(name: unknown): string | undefined {
 
 /**
  * Creates `topic` unless it exists (with the configured message retention). Without
- * `createMissing` it does nothing: publishing reports a missing topic as `not-found`.
+ * `createMissing` it does nothing, and credentials that may not create topics (publisher only) are
+ * taken to mean an operator made it: publishing reports a missing topic as `not-found`.
  */
 export async function ensureTopic(connection: Connection, name: string): Promise<void> {
   if (!connection.createMissing) return
@@ -151,7 +152,8 @@ export async function ensureTopic(connection: Connection, name: string): Promise
   try {
     await connection.pubsub.createTopic(metadata, { timeout: connection.timeoutMs })
   } catch (error) {
-    if (grpcStatus(error) !== GrpcStatus.ALREADY_EXISTS) throw error
+    const status = grpcStatus(error)
+    if (status !== GrpcStatus.ALREADY_EXISTS && status !== GrpcStatus.PERMISSION_DENIED) throw error
   }
 }
 
@@ -199,10 +201,19 @@ export async function ensureSubscription(
       const rewindError = await rewind(connection, subscription)
       return rewindError === undefined ? { created: true } : { created: true, rewindError }
     } catch (error) {
-      if (grpcStatus(error) !== GrpcStatus.ALREADY_EXISTS) throw error
+      // Without the right to create subscriptions, an operator is taken to have made it.
+      const status = grpcStatus(error)
+      if (status !== GrpcStatus.ALREADY_EXISTS && status !== GrpcStatus.PERMISSION_DENIED) throw error
     }
   }
-  const [metadata] = await subscription.getMetadata({ timeout: connection.timeoutMs })
+  let metadata: { topic?: string | null; enableMessageOrdering?: boolean | null }
+  try {
+    ;[metadata] = await subscription.getMetadata({ timeout: connection.timeoutMs })
+  } catch (error) {
+    // roles/pubsub.subscriber may consume but not read a subscription's settings: trust them then.
+    if (grpcStatus(error) === GrpcStatus.PERMISSION_DENIED) return { created: false }
+    throw error
+  }
   if (metadata.topic && metadata.topic !== topic.name) {
     throw mismatch(
       `subscription '${name}' belongs to topic ${metadata.topic}, not ${topic.name}: a consumer group is a ` +

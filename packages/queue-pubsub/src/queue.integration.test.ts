@@ -132,6 +132,45 @@ describe('createPubSubQueue against the emulator', { timeout: 90_000 }, () => {
     await queue.close()
   })
 
+  it('takes no more than flowControl.maxMessages into its batches while handlers are busy', async () => {
+    const topic = `${namespace}flow`
+    const producer = createPubSubQueue({ projectId, apiEndpoint: emulatorHost })
+    await producer.produce(
+      topic,
+      Array.from({ length: 100 }, (_, i) => ({ key: null, value: `flow:${i}` })),
+    )
+    const queue = createPubSubQueue({
+      projectId,
+      apiEndpoint: emulatorHost,
+      flowControl: { maxMessages: 7 },
+      maxConcurrentBatches: 3,
+    })
+    let handedOut = 0
+    let finished = 0
+    let release: () => void = () => {}
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    await queue.consume(topic, { group: `${namespace}flow-group`, maxBatchSize: 5 }, async (batch) => {
+      handedOut += batch.length
+      await gate
+      finished += batch.length
+    })
+    await waitUntil(
+      () => handedOut >= 7,
+      () => `7 messages in handler calls, got ${handedOut}`,
+    )
+    await sleep(1_000)
+    // Three calls of five could run; flow control stops the client at seven unacknowledged messages.
+    expect(handedOut).toBe(7)
+    release()
+    await waitUntil(
+      () => finished >= 100,
+      () => `all 100 records once the handlers go on, got ${finished}`,
+    )
+    await Promise.all([queue.close(), producer.close()])
+  })
+
   it('refuses a group whose subscription reads another topic, or does not order messages', async () => {
     const queue = createPubSubQueue({ projectId, apiEndpoint: emulatorHost })
     const group = `${namespace}taken`

@@ -359,7 +359,9 @@ class Consumer {
   constructor(private readonly options: ConsumerOptions) {
     const { connection, group, flowControl, streams } = options
     this.subscription = connection.pubsub.subscription(group, {
-      flowControl,
+      // Without excess messages the limits hold for what reaches the batcher: the client keeps the
+      // rest leased, out of the way, until handled messages are settled.
+      flowControl: { ...flowControl, allowExcessMessages: false },
       streamingOptions: { maxStreams: streams },
       closeOptions: {
         behavior: SubscriptionCloseBehaviors.NackImmediately,
