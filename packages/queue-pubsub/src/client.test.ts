@@ -107,7 +107,9 @@ function fakeConnection(
   const record =
     (name: string, call: (() => Promise<unknown>) | undefined) =>
     async (...args: unknown[]) => {
-      log.push(`${name} ${JSON.stringify(args[0] instanceof Date ? 'date' : args[0])}`)
+      const [first, second] = args
+      const options = name === 'createSubscription' ? ` ${JSON.stringify(second)}` : ''
+      log.push(`${name} ${JSON.stringify(first instanceof Date ? 'date' : first)}${options}`)
       return call ? call() : [{}]
     }
   const subscription = {
@@ -162,7 +164,11 @@ describe('ensureSubscription', () => {
     await expect(ensureSubscription(connection, topic, 'group', settings, mismatch)).resolves.toEqual({
       created: true,
     })
-    expect(log).toEqual(['createSubscription "group"', 'seek "date"'])
+    expect(log).toEqual([
+      'createSubscription "group" {"retryPolicy":{"minimumBackoff":{"seconds":1}},"ackDeadlineSeconds":60,' +
+        '"enableMessageOrdering":true,"gaxOpts":{"timeout":1000}}',
+      'seek "date"',
+    ])
   })
 
   it('reports a failed seek instead of failing, and expects none from the emulator', async () => {
