@@ -111,10 +111,12 @@ const REWIND_TIMEOUT_MS = 10_000
 const REOPEN_MIN_MS = 1_000
 const REOPEN_MAX_MS = 30_000
 
+/** Real time; its timers never keep the process alive by themselves (the streams do while open). */
 const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(delayMs, callback) {
     const timer = setTimeout(callback, Math.max(0, delayMs))
+    timer.unref()
     return { cancel: () => clearTimeout(timer) }
   },
 }
