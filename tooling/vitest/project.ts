@@ -5,11 +5,12 @@ import { defineProject, type UserWorkspaceConfig } from 'vitest/config'
 
 /**
  * Resolves workspace packages to their TypeScript source, so tests never need a build first.
- * Vitest also hands the SSR conditions to its workers as `node --conditions`, where an `import`
- * condition would make a dependency's `require()` load ESM builds (pg's require('pg-pool') broke
- * on it): Vite adds `import`/`require` per import on its own, so they are not listed.
+ * Vitest also hands these conditions to its workers as `node --conditions`, so they must not
+ * change how Node itself loads dependencies: with `import`, pg's require('pg-pool') loaded an ESM
+ * build; with `module`, @opentelemetry/api (under @google-cloud/pubsub) loaded an ESM build whose
+ * imports do not resolve. Vite adds `import`/`require` per import on its own.
  */
-const sourceConditions = ['sluice-source', 'module', 'node', 'default']
+const sourceConditions = ['sluice-source', 'node', 'default']
 
 /** A service tooling/services/ can start. */
 export type TestService = 'redis' | 'postgres' | 'kafka' | 'pubsub'
