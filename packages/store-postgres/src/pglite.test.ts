@@ -1,17 +1,7 @@
 import { PGlite } from '@electric-sql/pglite'
-import {
-  describeBusConformance,
-  describeDeadLetterConformance,
-  describeJobQueueConformance,
-  describeLogSinkConformance,
-  describeMetricsSinkConformance,
-  describeRegistryConformance,
-  describeSinkConformance,
-  describeStorageConformance,
-} from '@sluice/conformance'
 import { JobQueueError, type MetricUpdate, type ProcessedPluginEvent } from '@sluice/core'
 import { afterAll, describe, expect, it } from 'vitest'
-import { readSinkTable, storeFactories } from '../test/support.js'
+import { describeStoreConformance, readSinkTable, storeFactories } from '../test/support.js'
 import { createPostgresStore, type PostgresStoreOptions, SINK_EVENTS_PER_STATEMENT } from './index.js'
 import { foldMetricUpdates } from './metrics-sink.js'
 
@@ -25,31 +15,7 @@ const stores = storeFactories({ pglite })
 const query = (sql: string, params?: unknown[]) => pglite.query<Record<string, unknown>>(sql, params)
 afterAll(() => pglite.close())
 
-const shared = { durable: true, sharedAcrossInstances: true }
-
-const registry = stores.port((store) => store.registry)
-describeRegistryConformance('pglite', registry.factory, {}, { close: registry.close })
-
-const storage = stores.port((store) => store.storage)
-describeStorageConformance('pglite', storage.factory, shared, { close: storage.close })
-
-const jobQueue = stores.port((store) => store.jobQueue)
-describeJobQueueConformance('pglite', jobQueue.factory, shared, { close: jobQueue.close })
-
-const logSink = stores.port((store) => store.logSink)
-describeLogSinkConformance('pglite', logSink.factory, {}, { close: logSink.close })
-
-const metrics = stores.port((store) => store.metricsSink)
-describeMetricsSinkConformance('pglite', metrics.factory, {}, { close: metrics.close })
-
-const deadLetters = stores.port((store) => store.deadLetters)
-describeDeadLetterConformance('pglite', deadLetters.factory, {}, { close: deadLetters.close })
-
-const bus = stores.port((store) => store.bus)
-describeBusConformance('pglite', bus.factory, { sharedAcrossInstances: true }, { close: bus.close })
-
-const sink = stores.sink(query)
-describeSinkConformance('pglite', sink.factory, {}, { close: sink.close })
+describeStoreConformance('pglite', stores, query)
 
 // What the conformance suites leave open: the store's own choices, on the same PGlite.
 let schemaCounter = 0

@@ -1,4 +1,15 @@
-import type { SinkUnderTest, SuiteEnv } from '@sluice/conformance'
+import {
+  describeBusConformance,
+  describeDeadLetterConformance,
+  describeJobQueueConformance,
+  describeLogSinkConformance,
+  describeMetricsSinkConformance,
+  describeRegistryConformance,
+  describeSinkConformance,
+  describeStorageConformance,
+  type SinkUnderTest,
+  type SuiteEnv,
+} from '@sluice/conformance'
 import type { ProcessedPluginEvent } from '@sluice/core'
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/index.js'
 
@@ -102,4 +113,40 @@ export async function readSinkTable(
     if (row.elements !== null) event.elements = row.elements as ProcessedPluginEvent['elements']
     return event
   })
+}
+
+/**
+ * Runs every conformance suite the store's ports have, over `stores`. Two stores of one test share
+ * a schema the way two processes share a server, so the durable and cross-instance cases run too.
+ */
+export function describeStoreConformance(
+  name: string,
+  stores: ReturnType<typeof storeFactories>,
+  query: RawQuery,
+): void {
+  const shared = { durable: true, sharedAcrossInstances: true }
+
+  const registry = stores.port((store) => store.registry)
+  describeRegistryConformance(name, registry.factory, {}, { close: registry.close })
+
+  const storage = stores.port((store) => store.storage)
+  describeStorageConformance(name, storage.factory, shared, { close: storage.close })
+
+  const jobQueue = stores.port((store) => store.jobQueue)
+  describeJobQueueConformance(name, jobQueue.factory, shared, { close: jobQueue.close })
+
+  const logSink = stores.port((store) => store.logSink)
+  describeLogSinkConformance(name, logSink.factory, {}, { close: logSink.close })
+
+  const metrics = stores.port((store) => store.metricsSink)
+  describeMetricsSinkConformance(name, metrics.factory, {}, { close: metrics.close })
+
+  const deadLetters = stores.port((store) => store.deadLetters)
+  describeDeadLetterConformance(name, deadLetters.factory, {}, { close: deadLetters.close })
+
+  const bus = stores.port((store) => store.bus)
+  describeBusConformance(name, bus.factory, { sharedAcrossInstances: true }, { close: bus.close })
+
+  const sink = stores.sink(query)
+  describeSinkConformance(name, sink.factory, {}, { close: sink.close })
 }
