@@ -1,10 +1,11 @@
 import {
-  type ClaimOptions,
+  assertClaimOptions,
+  assertJobAttempt,
+  assertJobTime,
+  assertNewJob,
   type Job,
   type JobQueue,
   type JobQueueCapabilities,
-  JobQueueError,
-  type NewJob,
 } from '@sluice/core'
 
 /** What the memory job queue guarantees: one process, nothing survives a restart. */
@@ -129,10 +130,8 @@ export function createMemoryJobQueue(): JobQueue {
     },
 
     async reschedule(id, owner, runAt, attempt) {
-      assertTime('runAt', runAt)
-      if (!Number.isInteger(attempt) || attempt < 0) {
-        throw invalid(`attempt must be a non-negative integer, got ${String(attempt)}`)
-      }
+      assertJobTime('runAt', runAt)
+      assertJobAttempt(attempt)
       const job = holds(id, owner)
       if (!job) return false
       job.runAt = runAt
@@ -206,42 +205,4 @@ class MinHeap {
 
 function before(a: HeapEntry, b: HeapEntry): boolean {
   return a.at < b.at || (a.at === b.at && a.job.seq < b.job.seq)
-}
-
-function invalid(message: string): JobQueueError {
-  return new JobQueueError(message, { retryable: false, code: 'job-queue.invalid' })
-}
-
-function assertTime(field: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw invalid(`${field} must be a finite epoch-ms number, got ${String(value)}`)
-  }
-}
-
-function assertNewJob(job: NewJob, index: number): void {
-  for (const field of ['kind', 'name', 'payload'] as const) {
-    if (typeof job?.[field] !== 'string') {
-      throw invalid(`job ${index}: ${field} must be a string, got ${typeof job?.[field]}`)
-    }
-  }
-  if (job.configId !== null && !Number.isInteger(job.configId)) {
-    throw invalid(`job ${index}: configId must be an integer or null, got ${String(job.configId)}`)
-  }
-  assertTime(`job ${index}: runAt`, job.runAt)
-  if (job.attempt !== undefined && (!Number.isInteger(job.attempt) || job.attempt < 0)) {
-    throw invalid(`job ${index}: attempt must be a non-negative integer, got ${String(job.attempt)}`)
-  }
-}
-
-function assertClaimOptions(options: ClaimOptions): void {
-  assertTime('claim now', options?.now)
-  if (!Number.isInteger(options.limit) || options.limit < 0) {
-    throw invalid(`claim limit must be a non-negative integer, got ${String(options.limit)}`)
-  }
-  if (typeof options.owner !== 'string' || options.owner.length === 0) {
-    throw invalid('claim needs a non-empty owner, e.g. the instance id')
-  }
-  if (!Number.isFinite(options.leaseMs) || options.leaseMs <= 0) {
-    throw invalid(`claim leaseMs must be a positive number, got ${String(options.leaseMs)}`)
-  }
 }

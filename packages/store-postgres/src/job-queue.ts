@@ -1,14 +1,15 @@
 import {
-  type ClaimOptions,
+  assertClaimOptions,
+  assertJobAttempt,
+  assertJobTime,
+  assertNewJob,
   type Job,
   type JobQueue,
   type JobQueueCapabilities,
   JobQueueError,
-  type NewJob,
 } from '@sluice/core'
 import {
   createGuard,
-  invalidArgument,
   parseBigintId,
   type StoreContext,
   tableName,
@@ -109,10 +110,8 @@ export function createPostgresJobQueue(context: StoreContext, capabilities: JobQ
 
     reschedule: (id, owner, runAt, attempt) =>
       guard('reschedule', async () => {
-        assertTime('runAt', runAt)
-        if (!Number.isInteger(attempt) || attempt < 0) {
-          throw invalid(`attempt must be a non-negative integer, got ${String(attempt)}`)
-        }
+        assertJobTime('runAt', runAt)
+        assertJobAttempt(attempt)
         const jobId = parseBigintId(id)
         if (jobId === undefined) return false
         return (await driver.query(statements.reschedule, [jobId, owner, runAt, attempt])).rowCount > 0
@@ -140,42 +139,4 @@ function toJob(row: Row): Job {
 
 function compareIds(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
-}
-
-function invalid(message: string): JobQueueError {
-  return invalidArgument(JobQueueError, 'job-queue', message)
-}
-
-function assertTime(field: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw invalid(`${field} must be a finite epoch-ms number, got ${String(value)}`)
-  }
-}
-
-function assertNewJob(job: NewJob, index: number): void {
-  for (const field of ['kind', 'name', 'payload'] as const) {
-    if (typeof job?.[field] !== 'string') {
-      throw invalid(`job ${index}: ${field} must be a string, got ${typeof job?.[field]}`)
-    }
-  }
-  if (job.configId !== null && !Number.isInteger(job.configId)) {
-    throw invalid(`job ${index}: configId must be an integer or null, got ${String(job.configId)}`)
-  }
-  assertTime(`job ${index}: runAt`, job.runAt)
-  if (job.attempt !== undefined && (!Number.isInteger(job.attempt) || job.attempt < 0)) {
-    throw invalid(`job ${index}: attempt must be a non-negative integer, got ${String(job.attempt)}`)
-  }
-}
-
-function assertClaimOptions(options: ClaimOptions): void {
-  assertTime('claim now', options?.now)
-  if (!Number.isInteger(options.limit) || options.limit < 0) {
-    throw invalid(`claim limit must be a non-negative integer, got ${String(options.limit)}`)
-  }
-  if (typeof options.owner !== 'string' || options.owner.length === 0) {
-    throw invalid('claim needs a non-empty owner, e.g. the instance id')
-  }
-  if (typeof options.leaseMs !== 'number' || !Number.isFinite(options.leaseMs) || options.leaseMs <= 0) {
-    throw invalid(`claim leaseMs must be a positive number, got ${String(options.leaseMs)}`)
-  }
 }

@@ -11,6 +11,7 @@ export type {
 export type { Fetch, FetchRequest, FetchResponse } from './fetch.js'
 export type { City, GeoIp, GeoNames } from './geoip.js'
 export type { ClaimOptions, Job, JobQueue, JobQueueCapabilities, NewJob } from './job-queue.js'
+export { assertClaimOptions, assertJobAttempt, assertJobTime, assertNewJob } from './job-queue-input.js'
 export type { Lock, LockCapabilities } from './lock.js'
 export type { LogEntry, LogLevel, LogQuery, LogSink } from './log-sink.js'
 export type { MetricOperation, MetricsSink, MetricUpdate } from './metrics-sink.js'
