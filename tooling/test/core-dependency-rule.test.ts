@@ -24,7 +24,8 @@ function lintCore(): { ok: boolean; output: string } {
   }
 }
 
-describe('the dependency rule on packages/core/src (ARCHITECTURE.md)', () => {
+// Each case runs Biome over the whole core in a child process: seconds on a loaded machine.
+describe('the dependency rule on packages/core/src (ARCHITECTURE.md)', { timeout: 60_000 }, () => {
   afterEach(() => rmSync(probe, { force: true }))
 
   it('passes on the core as it is', () => {

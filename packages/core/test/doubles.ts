@@ -1,6 +1,6 @@
 // Minimal port doubles for core's unit tests. The reference implementations live in @sluice/memory
 // (which depends on core, so core cannot use them); these hold just enough behaviour for the runtime.
-import { RegistryError } from '../src/errors.js'
+import { RegistryError, SinkError } from '../src/errors.js'
 import type { ProcessedPluginEvent } from '../src/events.js'
 import type { Bus } from '../src/ports/bus.js'
 import type { Cache } from '../src/ports/cache.js'
@@ -232,15 +232,23 @@ export function createDeadLetterDouble(clock: Clock): DeadLetterStore & { entrie
   }
 }
 
-export function createSinkDouble(): Sink & { events: ProcessedPluginEvent[]; failNext: number } {
+/** A sink keeping what it accepts; `failNext` writes fail (retryable), `refuseNext` are refused for good. */
+export function createSinkDouble(
+  name = 'test',
+): Sink & { events: ProcessedPluginEvent[]; failNext: number; refuseNext: number } {
   const sink = {
-    name: 'test',
+    name,
     events: [] as ProcessedPluginEvent[],
     failNext: 0,
+    refuseNext: 0,
     async write(events: readonly ProcessedPluginEvent[]) {
       if (sink.failNext > 0) {
         sink.failNext -= 1
         throw new Error('sink unavailable')
+      }
+      if (sink.refuseNext > 0) {
+        sink.refuseNext -= 1
+        throw new SinkError('HTTP 400: bad batch', { retryable: false, code: 'sink.rejected' })
       }
       sink.events.push(...structuredClone(events))
     },

@@ -1,8 +1,10 @@
 import { createManualClock } from '../src/manual-clock.js'
+import type { HealthPolicy } from '../src/policy/index.js'
 import type { Fetch } from '../src/ports/fetch.js'
 import type { QueueMessage } from '../src/ports/queue.js'
 import { createCapture, createCaptureDepth } from '../src/runtime/capture.js'
 import { createConfigManager } from '../src/runtime/config-manager.js'
+import { createHealthWatcher } from '../src/runtime/health-watcher.js'
 import { createJobRunner } from '../src/runtime/job-runner.js'
 import { createPipeline } from '../src/runtime/pipeline.js'
 import { createTelemetry } from '../src/runtime/telemetry.js'
@@ -24,7 +26,7 @@ export const INGESTION = 'events_in'
 /** Core's runtime over port doubles and the in-process sandbox, on a manual clock. */
 export function createTestRuntime(
   modules: Record<string, TestPluginModule>,
-  options: { fetch?: Fetch } = {},
+  options: { fetch?: Fetch; healthPolicy?: Partial<HealthPolicy> } = {},
 ) {
   const clock = createManualClock(Date.UTC(2026, 10, 21, 12, 0, 0))
   const cache = createCacheDouble()
@@ -38,6 +40,16 @@ export function createTestRuntime(
   const queue = createQueueDouble()
   const sandbox = createInProcessSandbox(modules)
   const telemetry = createTelemetry({ clock, logSink, metricsSink, instanceId: 'test' })
+  let announcements = 0
+  const health = createHealthWatcher({
+    clock,
+    registry,
+    telemetry,
+    announceChange: async () => {
+      announcements += 1
+    },
+    ...(options.healthPolicy ? { policy: options.healthPolicy } : {}),
+  })
   const captureDepth = createCaptureDepth()
   let uuids = 0
   const capture = createCapture({
@@ -55,6 +67,7 @@ export function createTestRuntime(
     sandbox,
     jobQueue,
     telemetry,
+    health,
     hostServices: { clock, cache, storage, jobQueue, telemetry, capture },
   })
   const pipeline = createPipeline({
@@ -65,6 +78,7 @@ export function createTestRuntime(
     jobQueue,
     telemetry,
     captureDepth,
+    health,
   })
   const jobs = createJobRunner({
     clock,
@@ -73,6 +87,7 @@ export function createTestRuntime(
     deadLetters,
     telemetry,
     owner: 'test',
+    health,
     ...(options.fetch ? { fetch: options.fetch } : {}),
   })
 
@@ -98,9 +113,12 @@ export function createTestRuntime(
     queue,
     sandbox,
     telemetry,
+    health,
     configs,
     pipeline,
     jobs,
+    /** How often the health watcher asked every instance to reload configs. */
+    announcements: () => announcements,
     /** Installs a test module as a plugin and enables a config of it for a team. */
     async install(
       name: string,

@@ -93,7 +93,7 @@ export function createInProcessSandbox(
             const copied = structuredClone(args)
             return structuredClone(await target(...copied, meta))
           }
-          return {
+          const instance: PluginInstance = {
             async call(fn, args) {
               try {
                 return await invoke(fn, args)
@@ -113,10 +113,20 @@ export function createInProcessSandbox(
               })
               return outcomes
             },
+            async callEachJson(fn, calls) {
+              const outcomes = await instance.callEach(
+                fn,
+                calls.map((call) => ({ lane: call.lane, args: [JSON.parse(call.json)] })),
+              )
+              return outcomes.map((outcome) =>
+                outcome.ok ? { ok: true, json: JSON.stringify(outcome.value) ?? null } : outcome,
+              )
+            },
             async dispose() {
               disposed = true
             },
           }
+          return instance
         },
         async dispose() {},
       }

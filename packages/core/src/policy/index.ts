@@ -1,4 +1,4 @@
-/** Retry policies, job times and schedules, plugin metrics, the exportEvents buffer and per-key lanes: data and pure functions. */
+/** Health budgets, retry policies, job times and schedules, plugin metrics, the exportEvents buffer and per-key lanes: data and pure functions. */
 export type {
   ExportBufferOptions,
   ExportBufferSettings,
@@ -13,7 +13,24 @@ export {
   exportBufferSettings,
   LARGE_BATCHES_FACTOR,
 } from './export-buffer.js'
-export { groupIntoLanes, runLanes } from './keyed-lanes.js'
+export type {
+  ConfigHealth,
+  HealthMinute,
+  HealthPolicy,
+  HealthSample,
+  HealthStatus,
+  HealthTransition,
+  HealthUpdate,
+} from './health.js'
+export {
+  advanceHealth,
+  DEFAULT_HEALTH_POLICY,
+  initialHealth,
+  pauseHealth,
+  recentCounts,
+  recordHealth,
+} from './health.js'
+export { chunkLanes, groupIntoLanes, runLanes } from './keyed-lanes.js'
 export type { ExportMetricName, MetricMethod, MetricsDeclaration } from './metrics.js'
 export {
   applyMetric,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { groupIntoLanes, runLanes } from './keyed-lanes.js'
+import { chunkLanes, groupIntoLanes, runLanes } from './keyed-lanes.js'
 
 interface Deferred {
   promise: Promise<void>
@@ -183,5 +183,31 @@ describe('runLanes', () => {
 
   it.each([0, -1, 1.5, Number.NaN])('rejects concurrency %s', async (concurrency) => {
     await expect(runLanes([['a']], concurrency, async () => {})).rejects.toThrow(RangeError)
+  })
+})
+
+describe('chunkLanes', () => {
+  const laneOf = (item: string) => item.split(':')[0] as string
+
+  it('keeps up to 1.5 × size items as one chunk, in order', () => {
+    expect(chunkLanes(['a:1', 'b:1', 'a:2'], laneOf, 2)).toEqual([['a:1', 'b:1', 'a:2']])
+  })
+
+  it('never splits a lane, and keeps batch order within each chunk', () => {
+    const items = ['a:1', 'b:1', 'a:2', 'c:1', 'b:2', 'd:1', 'a:3', 'e:1']
+    const chunks = chunkLanes(items, laneOf, 3)
+    expect(chunks).toEqual([
+      ['a:1', 'a:2', 'a:3'],
+      ['b:1', 'c:1', 'b:2'],
+      ['d:1', 'e:1'],
+    ])
+    expect(chunks.flat().sort()).toEqual([...items].sort())
+  })
+
+  it('puts a lane longer than size in a chunk of its own', () => {
+    expect(chunkLanes(['a:1', 'a:2', 'a:3', 'a:4', 'b:1'], laneOf, 2)).toEqual([
+      ['a:1', 'a:2', 'a:3', 'a:4'],
+      ['b:1'],
+    ])
   })
 })

@@ -22,6 +22,33 @@ export function groupIntoLanes<T>(items: readonly T[], keyOf: (item: T) => strin
 }
 
 /**
+ * Splits items into chunks of about `size` items that never split a lane, so chunks can run
+ * concurrently without breaking per-key order. Lanes fill chunks in the order their key first
+ * appears; items keep their original order within a chunk. Up to 1.5 × `size` items stay one
+ * chunk.
+ *
+ * @example
+ * chunkLanes(['a1', 'b1', 'a2', 'c1'], (s) => s[0], 1) // [['a1', 'a2'], ['b1'], ['c1']]
+ */
+export function chunkLanes<T>(items: readonly T[], keyOf: (item: T) => string, size: number): T[][] {
+  if (items.length <= size * 1.5) return [[...items]]
+  const chunkOf = new Map<string, number>()
+  let chunk = 0
+  let filled = 0
+  for (const lane of groupIntoLanes(items, keyOf)) {
+    if (filled >= size) {
+      chunk += 1
+      filled = 0
+    }
+    chunkOf.set(keyOf(lane[0] as T), chunk)
+    filled += lane.length
+  }
+  const chunks: T[][] = Array.from({ length: chunk + 1 }, () => [])
+  for (const item of items) chunks[chunkOf.get(keyOf(item)) as number]?.push(item)
+  return chunks
+}
+
+/**
  * Runs every item: the items of one lane strictly one after another, up to `concurrency` lanes
  * at a time, lanes started in array order.
  *

@@ -41,6 +41,8 @@ export {
   type HostAttachment,
   type HostResponse,
   type JobTiming,
+  type JsonCallOutcome,
+  type JsonLaneCall,
   type LaneCall,
   type LoadedPlugin,
   PLUGIN_FUNCTION_NAMES,

@@ -2,7 +2,8 @@
 export interface NewJob {
   /**
    * What runs it: `plugin-job` (a plugin's `jobs.<name>`), or one of core's durable retries
-   * (`setup-retry`, `on-event`, `on-snapshot`, `export-events`, `webhook`).
+   * (`setup-retry`, `on-event`, `on-snapshot`, `export-events`, `webhook`, and `compose-webhook`
+   * for events that arrived while the config was paused).
    */
   kind: string
   /** The plugin config it belongs to, if any. */

@@ -181,6 +181,21 @@ export interface LaneCall {
   args: readonly unknown[]
 }
 
+/** One call of {@link PluginInstance.callEachJson}: its only argument as JSON text, and its lane. */
+export interface JsonLaneCall {
+  /** As {@link LaneCall.lane}. */
+  lane: string
+  /** The argument's JSON text. Must be valid JSON: the sandbox parses it as the plugin's argument. */
+  json: string
+}
+
+/**
+ * Result of one call of {@link PluginInstance.callEachJson}: the JSON text of what the plugin
+ * returned (`null` when it returned `undefined`), or why it failed. The text comes from plugin
+ * code: parse and check it before trusting it.
+ */
+export type JsonCallOutcome = { ok: true; json: string | null } | { ok: false; failure: PluginFailure }
+
 /** What a sandbox can do; core and the conformance suite branch on these. */
 export interface SandboxCapabilities {
   /** `isolate`: plugin code cannot reach the host. `none`: plugins run in the host realm (tests, baselines). */
@@ -203,6 +218,12 @@ export interface PluginInstance {
    * failing item never fails the others; outcomes come back in item order.
    */
   callEach(fn: PluginFunctionName, calls: readonly LaneCall[]): Promise<CallOutcome[]>
+  /**
+   * {@link callEach} for one-argument calls whose argument the host already holds as JSON text
+   * (an event off a queue, or a previous plugin's output): the text goes in as it is and results
+   * come back as text, so a chain of plugins costs the host no encoding per plugin.
+   */
+  callEachJson(fn: PluginFunctionName, calls: readonly JsonLaneCall[]): Promise<JsonCallOutcome[]>
   /** Releases the instance; later calls reject. */
   dispose(): Promise<void>
 }

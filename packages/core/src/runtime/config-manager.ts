@@ -19,6 +19,7 @@ import {
   type PluginInstance,
   type Sandbox,
 } from '../ports/sandbox.js'
+import { type HealthWatcher, watchPluginCalls } from './health-watcher.js'
 import { createPluginHost, type PluginHostServices } from './plugin-host.js'
 import type { Telemetry } from './telemetry.js'
 
@@ -53,6 +54,8 @@ export interface ConfigManagerOptions {
   jobQueue: JobQueue
   telemetry: Telemetry
   hostServices: PluginHostServices
+  /** Watches every plugin call of the loaded configs; without it nothing is watched. */
+  health?: HealthWatcher
   /**
    * Bound on `teardownPlugin`.
    * @default 10000
@@ -171,6 +174,7 @@ export function createConfigManager(options: ConfigManagerOptions): ConfigManage
   const teardown = async (config: LiveConfig) => {
     live.delete(config.id)
     reindex()
+    options.health?.untrack(config.id)
     if (config.status === 'ready' && config.has('teardownPlugin')) {
       try {
         await withTimeout(config.instance.call('teardownPlugin', []), teardownTimeoutMs, 'teardownPlugin')
@@ -270,6 +274,11 @@ export function createConfigManager(options: ConfigManagerOptions): ConfigManage
       return disable(record, 'load', error)
     }
     const functions = new Set(loaded.capabilities.functions)
+    const watched = { id: record.id, teamId: record.teamId, revision: record.revision }
+    if (options.health) {
+      instance = watchPluginCalls(instance, { clock, watcher: options.health, config: watched })
+      options.health.track(watched)
+    }
     const config: LiveConfig = {
       id: record.id,
       pluginId: plugin.id,

@@ -2,8 +2,11 @@ import type { Problem } from '../errors.js'
 import type { PluginEvent } from '../events.js'
 import { MAX_PAYLOAD_BYTES, oversizedPayloadBytes } from './plugin-host.js'
 
-/** A queue message decoded into an event, or the reason it cannot be processed. */
-export type DecodedEvent = { ok: true; event: PluginEvent } | { ok: false; reason: string }
+/**
+ * A queue message decoded into an event and its JSON text (the message itself when decoding
+ * changed nothing), or the reason it cannot be processed.
+ */
+export type DecodedEvent = { ok: true; event: PluginEvent; json: string } | { ok: false; reason: string }
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -43,9 +46,22 @@ export function decodeEvent(text: string, receivedAt: number): DecodedEvent {
     return { ok: false, reason: problems.map((p) => `${p.field} ${p.message}`).join('; ') }
   }
   const event = value as unknown as PluginEvent
-  event.distinct_id = String(distinctId)
-  if (typeof event.now !== 'string') event.now = new Date(receivedAt).toISOString()
-  if (event.ip === undefined) event.ip = null
-  if (typeof event.site_url !== 'string') event.site_url = ''
-  return { ok: true, event }
+  let changed = false
+  if (typeof distinctId !== 'string') {
+    event.distinct_id = String(distinctId)
+    changed = true
+  }
+  if (typeof event.now !== 'string') {
+    event.now = new Date(receivedAt).toISOString()
+    changed = true
+  }
+  if (event.ip === undefined) {
+    event.ip = null
+    changed = true
+  }
+  if (typeof event.site_url !== 'string') {
+    event.site_url = ''
+    changed = true
+  }
+  return { ok: true, event, json: changed ? JSON.stringify(event) : text }
 }

@@ -13,7 +13,22 @@ export {
   type LiveConfig,
   type LiveConfigStatus,
 } from './config-manager.js'
+export {
+  createDeadLetterReplay,
+  type DeadLetterReplay,
+  type DeadLetterReplayOptions,
+  jobDeadLetterPayload,
+  type ReplayOutcome,
+  type ReplayResult,
+} from './dead-letter-replay.js'
 export { type DecodedEvent, decodeEvent } from './decode-event.js'
+export {
+  createHealthWatcher,
+  type HealthState,
+  type HealthWatcher,
+  type HealthWatcherOptions,
+  type WatchedConfig,
+} from './health-watcher.js'
 export { createJobRunner, type JobRunner, type JobRunnerOptions } from './job-runner.js'
 export {
   createPipeline,

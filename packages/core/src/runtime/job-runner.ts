@@ -1,5 +1,5 @@
 import { describeError, SluiceError } from '../errors.js'
-import type { ProcessedPluginEvent } from '../events.js'
+import { type ProcessedPluginEvent, toPostHogEvent } from '../events.js'
 import {
   EXPORT_EVENTS_RETRY_POLICY,
   ExportBuffer,
@@ -16,8 +16,11 @@ import type { Fetch } from '../ports/fetch.js'
 import type { Job, JobQueue } from '../ports/job-queue.js'
 import { PluginCallError, type PluginFunctionName } from '../ports/sandbox.js'
 import type { ConfigManager, LiveConfig } from './config-manager.js'
+import { jobDeadLetterPayload } from './dead-letter-replay.js'
+import type { HealthWatcher } from './health-watcher.js'
 import { utf8Length } from './plugin-host.js'
 import type { Telemetry } from './telemetry.js'
+import { webhookDeliveryJob } from './webhook-job.js'
 
 /** Options of {@link createJobRunner}. */
 export interface JobRunnerOptions {
@@ -30,6 +33,8 @@ export interface JobRunnerOptions {
   fetch?: Fetch
   /** This instance's id: the owner of the jobs it claims. */
   owner: string
+  /** Holds the jobs of paused configs until their pause ends; without it nothing is held. */
+  health?: HealthWatcher
   /**
    * Jobs claimed per round.
    * @default 100
@@ -64,7 +69,7 @@ const failureOf = (error: unknown) => (error instanceof PluginCallError ? error.
 
 /** Creates the job runner. */
 export function createJobRunner(options: JobRunnerOptions): JobRunner {
-  const { clock, jobQueue, configs, deadLetters, telemetry, owner } = options
+  const { clock, jobQueue, configs, deadLetters, telemetry, owner, health } = options
   const batchSize = options.batchSize ?? 100
   const leaseMs = options.leaseMs ?? 120_000
   const pollIntervalMs = options.pollIntervalMs ?? 250
@@ -77,6 +82,10 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   }
 
   const complete = (job: Job) => jobQueue.complete(job.id, owner)
+
+  /** Null when the config's jobs may run now, else when to look at them again (setup, pause). */
+  const heldUntil = (config: LiveConfig) =>
+    config.status !== 'ready' ? clock.now() + NOT_READY_DELAY_MS : (health?.heldUntil(config.id) ?? null)
 
   const retryOrGiveUp = async (
     job: Job,
@@ -232,8 +241,9 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
   const runJob = async (job: Job) => {
     if (job.kind === 'webhook') return deliverWebhook(job)
     const config = job.configId === null ? undefined : configs.get(job.configId)
-    if (config && config.status !== 'ready' && job.kind !== 'setup-retry') {
-      await jobQueue.reschedule(job.id, owner, clock.now() + NOT_READY_DELAY_MS, job.attempt)
+    const held = config && job.kind !== 'setup-retry' ? heldUntil(config) : null
+    if (held !== null) {
+      await jobQueue.reschedule(job.id, owner, held, job.attempt)
       return
     }
     switch (job.kind) {
@@ -259,12 +269,31 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
               : 'onSnapshot'
         return runPluginCall(job, config, fn)
       }
+      case 'compose-webhook': {
+        // An event that arrived while the config was paused (see the pipeline's deferAsync).
+        if (!config) {
+          await complete(job)
+          return
+        }
+        const event = JSON.parse(job.payload) as ProcessedPluginEvent
+        try {
+          const value = await config.instance.call('composeWebhook', [toPostHogEvent(event)])
+          const delivery = webhookDeliveryJob(config.id, event.uuid, value, clock.now())
+          if (delivery && 'problem' in delivery) log(config.id, config.teamId, 'error', delivery.problem)
+          else if (delivery) await jobQueue.enqueue([delivery.job])
+        } catch (error) {
+          const message = describeError(failureOf(error) ?? error)
+          log(config.id, config.teamId, 'error', `composeWebhook failed on event ${event.uuid}: ${message}`)
+        }
+        await complete(job)
+        return
+      }
       default:
         await deadLetters.put([
           {
             source: 'job',
             reason: `unknown job kind '${job.kind}'`,
-            payload: job.payload,
+            payload: jobDeadLetterPayload(job),
             teamId: null,
             configId: job.configId,
           },
@@ -297,12 +326,9 @@ export function createJobRunner(options: JobRunnerOptions): JobRunner {
       ...[...exportGroups.values()].map((group) => {
         const configId = group[0]?.configId ?? null
         const config = configId === null ? undefined : configs.get(configId)
-        if (config && config.status !== 'ready') {
-          return Promise.all(
-            group.map((job) =>
-              jobQueue.reschedule(job.id, owner, clock.now() + NOT_READY_DELAY_MS, job.attempt),
-            ),
-          )
+        const held = config ? heldUntil(config) : null
+        if (held !== null) {
+          return Promise.all(group.map((job) => jobQueue.reschedule(job.id, owner, held, job.attempt)))
         }
         return runExports(config, group).catch((error) =>
           log(configId, null, 'error', `exportEvents batch failed: ${describeError(error)}`),

@@ -205,6 +205,23 @@ describe('sinks and commit', () => {
     await rt.run([event()])
     expect(onEventCalls).toBe(1)
   })
+
+  it('turns what a sink refuses for good into dead letters for that sink, one per team, and goes on', async () => {
+    const rt = createTestRuntime({})
+    rt.sink.refuseNext = 1
+    const batch = [event({ team_id: 1 }), event({ team_id: 2 }), event({ team_id: 1 })]
+    await rt.run(batch)
+    expect(rt.sink.events).toEqual([])
+    const entries = rt.deadLetters.entries
+    expect(entries.map((entry) => [entry.source, entry.teamId, entry.configId])).toEqual([
+      ['sink', 1, null],
+      ['sink', 2, null],
+    ])
+    expect(entries[0]?.reason).toMatch(/^sink test refused the events: .*HTTP 400: bad batch$/)
+    const payload = JSON.parse(entries[0]?.payload ?? '')
+    expect(payload.sink).toBe('test')
+    expect(payload.events.map((e: { uuid: string }) => e.uuid)).toEqual([batch[0]?.uuid, batch[2]?.uuid])
+  })
 })
 
 describe('the async stage', () => {

@@ -1,3 +1,4 @@
+import { describeError, SluiceError } from '../errors.js'
 import {
   isSnapshotEvent,
   type PluginEvent,
@@ -5,18 +6,20 @@ import {
   toPostHogEvent,
   toProcessedEvent,
 } from '../events.js'
-import { nextRetry, ON_EVENT_RETRY_POLICY } from '../policy/index.js'
+import { chunkLanes, nextRetry, ON_EVENT_RETRY_POLICY } from '../policy/index.js'
 import type { Clock } from '../ports/clock.js'
 import type { DeadLetterStore, NewDeadLetter } from '../ports/dead-letter.js'
 import type { JobQueue, NewJob } from '../ports/job-queue.js'
 import type { QueueMessage } from '../ports/queue.js'
-import type { CallOutcome, LaneCall } from '../ports/sandbox.js'
+import type { CallOutcome, JsonCallOutcome, JsonLaneCall, LaneCall } from '../ports/sandbox.js'
 import type { Sink } from '../ports/sink.js'
 import type { CaptureDepth } from './capture.js'
 import type { ConfigManager, LiveConfig } from './config-manager.js'
 import { decodeEvent } from './decode-event.js'
+import type { HealthWatcher } from './health-watcher.js'
 import { utf8Length } from './plugin-host.js'
 import type { Telemetry } from './telemetry.js'
+import { webhookDeliveryJob } from './webhook-job.js'
 
 /** The property listing configs whose processEvent succeeded on an event. */
 export const PLUGINS_SUCCEEDED = '$plugins_succeeded'
@@ -36,6 +39,8 @@ export interface PipelineOptions {
   jobQueue: JobQueue
   telemetry: Telemetry
   captureDepth: CaptureDepth
+  /** Skips paused configs (their async work waits as jobs); without it every ready config runs. */
+  health?: HealthWatcher
 }
 
 /** Processes consumed batches; resolving means the batch may be acknowledged. */
@@ -50,10 +55,15 @@ export interface Pipeline {
 
 interface InFlight {
   event: PluginEvent
+  /** `event` as JSON text, handed to the next plugin as it is. */
+  json: string
   lane: string
   succeeded: string[]
   failed: string[]
 }
+
+/** Events per chunk of a team's batch going through its chain (see `runChain`). */
+const CHAIN_CHUNK = 128
 
 const ASYNC_FUNCTIONS = ['onEvent', 'onSnapshot', 'exportEvents', 'composeWebhook'] as const
 
@@ -65,30 +75,59 @@ const failureText = (outcome: Extract<CallOutcome, { ok: false }>) =>
 
 /** Creates the pipeline over the runtime's parts. */
 export function createPipeline(options: PipelineOptions): Pipeline {
-  const { clock, configs, sinks, deadLetters, jobQueue, telemetry, captureDepth } = options
+  const { clock, configs, sinks, deadLetters, jobQueue, telemetry, captureDepth, health } = options
   /** Per export config: the window that batches' export jobs are due at (SPEC §2.1 age rule). */
   const exportWindows = new Map<number, { deadline: number; bytes: number }>()
 
   const log = (config: LiveConfig, level: 'warn' | 'error', message: string) =>
     telemetry.log({ configId: config.id, teamId: config.teamId, level, source: 'system', message })
 
-  const callTracked = async (
+  /** Runs `call` while the config's calls may capture events (so captures know their depth). */
+  const tracked = async <T>(
     config: LiveConfig,
-    fn: Parameters<LiveConfig['instance']['callEach']>[0],
-    calls: LaneCall[],
     events: readonly { properties?: Record<string, unknown> }[],
-  ) => {
+    call: () => Promise<T>,
+  ): Promise<T> => {
     const release = captureDepth.enter(config.id, events)
     try {
-      return await config.instance.callEach(fn, calls)
+      return await call()
     } finally {
       release()
     }
   }
+  const callTracked = (
+    config: LiveConfig,
+    fn: Parameters<LiveConfig['instance']['callEach']>[0],
+    calls: LaneCall[],
+    events: readonly { properties?: Record<string, unknown> }[],
+  ): Promise<CallOutcome[]> => tracked(config, events, () => config.instance.callEach(fn, calls))
 
-  const runChain = async (teamId: number, items: InFlight[]): Promise<InFlight[]> => {
+  /** A processEvent result as the event it returns: null when dropped, a string when unusable. */
+  const readResult = (
+    json: string | null,
+    batchForm: boolean,
+    teamId: number,
+  ): PluginEvent | null | string => {
+    if (json === null) return null
+    let value: unknown
+    try {
+      value = JSON.parse(json)
+    } catch {
+      return 'returned something that is not JSON'
+    }
+    if (batchForm && Array.isArray(value)) value = value[0]
+    if (value === null || value === undefined) return null
+    if (typeof value !== 'object') return 'returned something that is not an event'
+    if ((value as PluginEvent).team_id !== teamId) return TEAM_ID_CHANGED
+    return value as PluginEvent
+  }
+
+  /** Runs one chunk of a team's events through its processEvent chain; resolves to those kept. */
+  const runChainOn = async (chain: readonly LiveConfig[], items: InFlight[]): Promise<InFlight[]> => {
     let alive = items
-    for (const config of configs.chain(teamId)) {
+    for (const config of chain) {
+      // A paused config lets events pass as they are, unlisted, like a config still in setup.
+      if (health?.heldUntil(config.id) != null) continue
       const candidates = alive.filter((item) => {
         const props = item.event.properties
         return (
@@ -99,54 +138,57 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       if (candidates.length === 0) continue
       const batchForm = !config.has('processEvent')
       const fn = batchForm ? 'processEventBatch' : 'processEvent'
-      const calls = candidates.map((item) => ({
+      // Events go in and come out as JSON text: the host parses each result once (to check it)
+      // and hands the text on to the next plugin without encoding it again.
+      const calls: JsonLaneCall[] = candidates.map((item) => ({
         lane: item.lane,
-        args: batchForm ? [[item.event]] : [item.event],
+        json: batchForm ? `[${item.json}]` : item.json,
       }))
-      const outcomes = await callTracked(
+      const outcomes = await tracked(
         config,
-        fn,
-        calls,
         candidates.map((c) => c.event),
+        () => config.instance.callEachJson(fn, calls),
       )
       const dropped = new Set<InFlight>()
       candidates.forEach((item, index) => {
-        const outcome = outcomes[index] as CallOutcome
+        const outcome = outcomes[index] as JsonCallOutcome
         telemetry.count(config.id, 'eventsIn')
-        if (!outcome.ok) {
-          item.failed.push(config.tag)
-          telemetry.count(config.id, 'eventsFailed')
-          log(config, 'error', `${fn} failed on event ${item.event.uuid}: ${failureText(outcome)}`)
-          return
-        }
-        const value = batchForm
-          ? Array.isArray(outcome.value)
-            ? outcome.value[0]
-            : outcome.value
-          : outcome.value
-        if (value === null || value === undefined) {
-          dropped.add(item)
-          telemetry.count(config.id, 'eventsDropped')
-          return
-        }
-        const next = value as PluginEvent
-        if (typeof next !== 'object' || next.team_id !== item.event.team_id) {
+        const result = outcome.ok ? readResult(outcome.json, batchForm, item.event.team_id) : null
+        if (!outcome.ok || typeof result === 'string') {
           item.failed.push(config.tag)
           telemetry.count(config.id, 'eventsFailed')
           log(
             config,
             'error',
-            `${fn} failed on event ${item.event.uuid}: ${typeof next !== 'object' ? 'returned something that is not an event' : TEAM_ID_CHANGED}`,
+            `${fn} failed on event ${item.event.uuid}: ${outcome.ok ? result : failureText(outcome)}`,
           )
           return
         }
-        item.event = next
+        if (result === null) {
+          dropped.add(item)
+          telemetry.count(config.id, 'eventsDropped')
+          return
+        }
+        item.event = result
+        item.json = outcome.ok && outcome.json !== null && !batchForm ? outcome.json : JSON.stringify(result)
         item.succeeded.push(config.tag)
         telemetry.count(config.id, 'eventsOut')
       })
       if (dropped.size > 0) alive = alive.filter((item) => !dropped.has(item))
     }
     return alive
+  }
+
+  /**
+   * Runs a team's events through its chain in chunks of whole lanes, concurrently: each plugin's
+   * isolate has its own thread, so one chunk is in the second plugin while the next is in the
+   * first, and the host checks results of one chunk while isolates work on others.
+   */
+  const runChain = async (teamId: number, items: InFlight[]): Promise<InFlight[]> => {
+    const chain = configs.chain(teamId)
+    if (chain.length === 0) return items
+    const chunks = chunkLanes(items, (item) => item.lane, CHAIN_CHUNK)
+    return (await Promise.all(chunks.map((chunk) => runChainOn(chain, chunk)))).flat()
   }
 
   const finish = (item: InFlight, deferred: readonly string[]): ProcessedPluginEvent => {
@@ -183,7 +225,42 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     return { kind: 'export-events', configId: config.id, name: 'exportEvents', payload, runAt, attempt: 0 }
   }
 
+  /** A paused config's async work, as jobs due when its pause ends: it sees every event, later. */
+  const deferAsync = (
+    config: LiveConfig,
+    events: readonly ProcessedPluginEvent[],
+    jobs: NewJob[],
+    runAt: number,
+  ) => {
+    const deferred = (kind: string, name: string, event: ProcessedPluginEvent): NewJob => ({
+      kind,
+      configId: config.id,
+      name,
+      payload: JSON.stringify(event),
+      runAt,
+      attempt: 0,
+    })
+    for (const event of events) {
+      if (isSnapshotEvent(event)) {
+        if (config.has('onSnapshot')) jobs.push(deferred('on-snapshot', 'onSnapshot', event))
+        continue
+      }
+      if (config.has('onEvent')) jobs.push(deferred('on-event', 'onEvent', event))
+      if (config.has('composeWebhook')) jobs.push(deferred('compose-webhook', 'composeWebhook', event))
+    }
+    // Export jobs wait in the job queue anyway: the job runner holds them while the config is paused.
+    if (config.has('exportEvents')) {
+      const job = exportJob(
+        config,
+        events.filter((e) => !isSnapshotEvent(e)),
+      )
+      if (job) jobs.push(job)
+    }
+  }
+
   const asyncStage = async (config: LiveConfig, events: readonly ProcessedPluginEvent[], jobs: NewJob[]) => {
+    const heldUntil = health?.heldUntil(config.id)
+    if (heldUntil != null) return deferAsync(config, events, jobs, heldUntil)
     const regular = events.filter((e) => !isSnapshotEvent(e))
     const snapshots = events.filter(isSnapshotEvent)
     const fanOut = async (fn: 'onEvent' | 'onSnapshot', list: readonly ProcessedPluginEvent[]) => {
@@ -232,25 +309,41 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           log(config, 'error', `composeWebhook failed on event ${event.uuid}: ${failureText(outcome)}`)
           continue
         }
-        const hook = outcome.value as { url?: unknown; body?: unknown } | null | undefined
-        if (hook === null || hook === undefined) continue
-        if (typeof hook !== 'object' || typeof hook.url !== 'string' || typeof hook.body !== 'string') {
-          log(
-            config,
-            'error',
-            `composeWebhook returned an invalid webhook for event ${event.uuid}: it needs a string url and a string body`,
-          )
-          continue
-        }
-        jobs.push({
-          kind: 'webhook',
-          configId: config.id,
-          name: 'composeWebhook',
-          payload: JSON.stringify(hook),
-          runAt: clock.now(),
-          attempt: 0,
-        })
+        const delivery = webhookDeliveryJob(config.id, event.uuid, outcome.value, clock.now())
+        if (delivery === null) continue
+        if ('problem' in delivery) log(config, 'error', delivery.problem)
+        else jobs.push(delivery.job)
       }
+    }
+  }
+
+  /**
+   * Writes to one sink. A sink that refuses the events for good (an error it marks not retryable,
+   * say a 4xx) would refuse them on every redelivery: they become dead letters for that sink, one
+   * per team, replayable to it alone. Any other failure rejects, so the batch is delivered again.
+   */
+  const writeOrRefuse = async (
+    sink: Sink,
+    events: readonly ProcessedPluginEvent[],
+  ): Promise<NewDeadLetter[]> => {
+    try {
+      await sink.write(events)
+      return []
+    } catch (error) {
+      if (!(error instanceof SluiceError) || error.retryable) throw error
+      const byTeam = new Map<number, ProcessedPluginEvent[]>()
+      for (const event of events) {
+        const list = byTeam.get(event.team_id)
+        if (list) list.push(event)
+        else byTeam.set(event.team_id, [event])
+      }
+      return [...byTeam].map(([teamId, teamEvents]) => ({
+        source: 'sink' as const,
+        reason: `sink ${sink.name} refused the events: ${describeError(error)}`,
+        payload: JSON.stringify({ sink: sink.name, events: teamEvents }),
+        teamId,
+        configId: null,
+      }))
     }
   }
 
@@ -271,9 +364,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           })
           continue
         }
-        const { event } = decoded
+        const { event, json } = decoded
         const list = byTeam.get(event.team_id) ?? []
-        list.push({ event, lane: `${event.team_id}:${event.distinct_id}`, succeeded: [], failed: [] })
+        list.push({ event, json, lane: `${event.team_id}:${event.distinct_id}`, succeeded: [], failed: [] })
         byTeam.set(event.team_id, list)
       }
       if (rejected.length > 0) await deadLetters.put(rejected)
@@ -308,7 +401,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       )
 
       const output = perTeam.flatMap((team) => team.processed)
-      if (output.length > 0) await Promise.all(sinks.map((sink) => sink.write(output)))
+      if (output.length > 0) {
+        const refused = (await Promise.all(sinks.map((sink) => writeOrRefuse(sink, output)))).flat()
+        if (refused.length > 0) await deadLetters.put(refused)
+      }
 
       const jobs: NewJob[] = []
       await Promise.all(

@@ -24,6 +24,7 @@ function compose() {
   const sink = createSinkDouble()
   const registry = createRegistryDouble(clock)
   const logSink = createLogSinkDouble()
+  const deadLetters = createDeadLetterDouble(clock)
   const runtime = createSluiceRuntime({
     clock,
     queue,
@@ -36,7 +37,7 @@ function compose() {
     registry,
     logSink,
     metricsSink: createMetricsSinkDouble(),
-    deadLetters: createDeadLetterDouble(clock),
+    deadLetters,
     sandbox: createInProcessSandbox({
       upper: {
         setupPlugin: (meta: { config: { suffix?: string } }) =>
@@ -62,7 +63,7 @@ function compose() {
     })
     return registry.createConfig({ pluginId: plugin.id, teamId: 1, enabled: true, order: 1, config })
   }
-  return { clock, lifecycle, queue, sink, registry, logSink, runtime, install }
+  return { clock, lifecycle, queue, sink, registry, logSink, deadLetters, runtime, install }
 }
 
 describe('createSluiceRuntime', () => {
@@ -110,5 +111,19 @@ describe('createSluiceRuntime', () => {
     expect(lifecycle).toEqual(['setup ', 'teardown'])
     expect(logSink.entries.map((e) => e.message)).toContain('pending line')
     expect(runtime.scheduler.isLeader()).toBe(false)
+  })
+
+  it('replays dead letters to the ingestion topic it consumes', async () => {
+    const { queue, deadLetters, runtime } = compose()
+    const [id] = await deadLetters.put([
+      { source: 'ingestion', reason: 'not valid JSON', payload: '{', teamId: null, configId: null },
+    ])
+    expect(await runtime.replayDeadLetters([id as string, 'gone'])).toEqual({
+      results: [
+        { id, status: 'replayed' },
+        { id: 'gone', status: 'not-found' },
+      ],
+    })
+    expect(queue.produced.get('in')).toEqual([{ key: null, value: '{' }])
   })
 })

@@ -1,4 +1,5 @@
 import { describeError } from '../errors.js'
+import type { HealthPolicy } from '../policy/index.js'
 import type { Bus, Unsubscribe } from '../ports/bus.js'
 import type { Cache } from '../ports/cache.js'
 import type { Clock, TimerHandle } from '../ports/clock.js'
@@ -16,6 +17,8 @@ import type { Sink } from '../ports/sink.js'
 import type { Storage } from '../ports/storage.js'
 import { createCapture, createCaptureDepth } from './capture.js'
 import { type ConfigManager, createConfigManager } from './config-manager.js'
+import { createDeadLetterReplay, type ReplayResult } from './dead-letter-replay.js'
+import { createHealthWatcher, type HealthWatcher } from './health-watcher.js'
 import { createJobRunner, type JobRunner } from './job-runner.js'
 import { createPipeline, type Pipeline } from './pipeline.js'
 import type { PostHogApiSettings } from './plugin-host.js'
@@ -67,6 +70,8 @@ export interface SluiceRuntimeOptions {
    * @default 30000
    */
   reconcileIntervalMs?: number
+  /** Overrides of the health watcher's policy (`DEFAULT_HEALTH_POLICY`). */
+  healthPolicy?: Partial<HealthPolicy>
   /** Called with errors that have no better place to go (failed reconciles, telemetry writes). */
   onError?: (error: unknown) => void
 }
@@ -78,13 +83,20 @@ export interface SluiceRuntime {
   readonly jobs: JobRunner
   readonly scheduler: Scheduler
   readonly telemetry: Telemetry
+  /** Per-config health on this instance: `list`, `get`, and the operator's `reset` and `pause`. */
+  readonly health: HealthWatcher
   /** Loads configs, then starts consuming, running jobs and schedules, and listening for changes. */
   start(): Promise<void>
   /** Tells every instance (this one included) to reload changed configs. */
   announceConfigChange(): Promise<void>
   /**
+   * Puts dead letters back where they came from (ingestion topic, job queue or sinks) and removes
+   * each from the store once re-queued; an entry that cannot be re-queued stays, with the reason.
+   */
+  replayDeadLetters(ids: readonly string[]): Promise<ReplayResult>
+  /**
    * Graceful stop: stop consuming (in-flight batches finish and commit), stop jobs and schedules,
-   * tear every config down, flush telemetry.
+   * finish pending health disables, tear every config down, flush telemetry.
    */
   stop(): Promise<void>
 }
@@ -99,6 +111,15 @@ export function createSluiceRuntime(options: SluiceRuntimeOptions): SluiceRuntim
     logSink: options.logSink,
     metricsSink: options.metricsSink,
     instanceId,
+    onError,
+  })
+  const announceConfigChange = () => bus.publish(CONFIG_CHANGED_CHANNEL, String(clock.now()))
+  const health = createHealthWatcher({
+    clock,
+    registry: options.registry,
+    telemetry,
+    announceChange: announceConfigChange,
+    ...(options.healthPolicy ? { policy: options.healthPolicy } : {}),
     onError,
   })
   const captureDepth = createCaptureDepth()
@@ -117,6 +138,7 @@ export function createSluiceRuntime(options: SluiceRuntimeOptions): SluiceRuntim
     sandbox: options.sandbox,
     jobQueue: options.jobQueue,
     telemetry,
+    health,
     hostServices: {
       clock,
       cache: options.cache,
@@ -137,6 +159,7 @@ export function createSluiceRuntime(options: SluiceRuntimeOptions): SluiceRuntim
     jobQueue: options.jobQueue,
     telemetry,
     captureDepth,
+    health,
   })
   const jobs = createJobRunner({
     clock,
@@ -145,9 +168,25 @@ export function createSluiceRuntime(options: SluiceRuntimeOptions): SluiceRuntim
     deadLetters: options.deadLetters,
     telemetry,
     owner: instanceId,
+    health,
     ...(options.fetch ? { fetch: options.fetch } : {}),
   })
-  const scheduler = createScheduler({ clock, lock: options.lock, configs, telemetry, owner: instanceId })
+  const scheduler = createScheduler({
+    clock,
+    lock: options.lock,
+    configs,
+    telemetry,
+    owner: instanceId,
+    health,
+  })
+  const deadLetterReplay = createDeadLetterReplay({
+    clock,
+    deadLetters: options.deadLetters,
+    queue,
+    ingestionTopic,
+    jobQueue: options.jobQueue,
+    sinks: options.sinks,
+  })
 
   let subscription: QueueSubscription | null = null
   let unsubscribe: Unsubscribe | null = null
@@ -169,6 +208,7 @@ export function createSluiceRuntime(options: SluiceRuntimeOptions): SluiceRuntim
     jobs,
     scheduler,
     telemetry,
+    health,
     async start() {
       running = true
       unsubscribe = await bus.subscribe(CONFIG_CHANGED_CHANNEL, () => void reconcile())
@@ -182,7 +222,8 @@ export function createSluiceRuntime(options: SluiceRuntimeOptions): SluiceRuntim
         (messages) => pipeline.handleBatch(messages),
       )
     },
-    announceConfigChange: () => bus.publish(CONFIG_CHANGED_CHANNEL, String(clock.now())),
+    announceConfigChange,
+    replayDeadLetters: (ids) => deadLetterReplay.replay(ids),
     async stop() {
       running = false
       reconcileTimer?.cancel()
@@ -191,6 +232,7 @@ export function createSluiceRuntime(options: SluiceRuntimeOptions): SluiceRuntim
       await unsubscribe?.()
       unsubscribe = null
       await Promise.all([jobs.stop(), scheduler.stop()])
+      await health.flush()
       await configs.close()
       await telemetry.close()
     },

@@ -4,6 +4,7 @@ import type { Clock, TimerHandle } from '../ports/clock.js'
 import type { Lock } from '../ports/lock.js'
 import { PluginCallError } from '../ports/sandbox.js'
 import type { ConfigManager } from './config-manager.js'
+import type { HealthWatcher } from './health-watcher.js'
 import type { Telemetry } from './telemetry.js'
 
 /** The lock that elects the one instance running schedules. */
@@ -17,6 +18,8 @@ export interface SchedulerOptions {
   telemetry: Telemetry
   /** This instance's id. */
   owner: string
+  /** Skips the runs of paused configs; without it every ready config runs. */
+  health?: HealthWatcher
   /**
    * Leadership lasts this long without renewal; the leader renews every third of it.
    * @default 30000
@@ -74,6 +77,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     const started: Promise<void>[] = []
     for (const config of configs.all()) {
       if (config.status !== 'ready' || !config.has(period)) continue
+      if (options.health?.heldUntil(config.id) != null) continue
       const key = `${config.id}:${period}`
       if (running.has(key)) {
         telemetry.log({
