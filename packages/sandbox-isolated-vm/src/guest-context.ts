@@ -1,5 +1,7 @@
 import {
   type CallOutcome,
+  type JsonCallOutcome,
+  type JsonLaneCall,
   type LaneCall,
   PLUGIN_FUNCTION_NAMES,
   type PluginFailure,
@@ -110,7 +112,7 @@ function readExported(json: string): ExportedShape {
   }
 }
 
-function longestLane(calls: readonly LaneCall[]): number {
+function longestLane(calls: readonly { lane: string }[]): number {
   const sizes = new Map<string, number>()
   let longest = 0
   for (const call of calls) {
@@ -119,6 +121,86 @@ function longestLane(calls: readonly LaneCall[]): number {
     if (size > longest) longest = size
   }
   return longest
+}
+
+/** A failed outcome; the same in either kind of batch. */
+type Failed = Extract<CallOutcome, { ok: false }>
+
+/**
+ * How one kind of batch crosses the boundary: what the isolate's `run` receives, and how its result
+ * becomes outcomes. A JSON batch carries the calls' arguments inside its request; a text batch
+ * carries each call's one argument as JSON text after it, and gets each value back as text.
+ */
+interface BatchCodec<C extends { lane: string }, O extends CallOutcome | JsonCallOutcome> {
+  /** Arguments of the isolate's `run` for `calls`. */
+  request(batch: number, fn: string, timeoutMs: number, calls: readonly C[]): [string] | [string, string]
+  /** The outcomes in a well-formed result, or null. */
+  decode(result: string, count: number): O[] | null
+  /** An outcome the isolate reported after an interrupt, in JSON form, already sanitised. */
+  fromInline(outcome: CallOutcome): O
+}
+
+const jsonBatches: BatchCodec<LaneCall, CallOutcome> = {
+  request: (batch, fn, timeoutMs, calls) => [JSON.stringify({ batch, fn, timeoutMs, calls })],
+  decode(result, count) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(result)
+    } catch {
+      return null
+    }
+    return Array.isArray(parsed) && parsed.length === count ? parsed.map(sanitiseOutcome) : null
+  },
+  fromInline: (outcome) => outcome,
+}
+
+const textBatches: BatchCodec<JsonLaneCall, JsonCallOutcome> = {
+  request(batch, fn, timeoutMs, calls) {
+    const lanes = new Array<string>(calls.length)
+    const lengths = new Array<number>(calls.length)
+    const texts = new Array<string>(calls.length)
+    calls.forEach((call, index) => {
+      lanes[index] = call.lane
+      lengths[index] = call.json.length
+      texts[index] = call.json
+    })
+    return [JSON.stringify({ batch, fn, timeoutMs, lanes, lengths }), texts.join('')]
+  },
+  decode(result, count) {
+    // `[outcomes]\n` then the values' texts in order; each value's outcome gives its length.
+    const newline = result.indexOf('\n')
+    if (newline < 0) return null
+    let heads: unknown
+    try {
+      heads = JSON.parse(result.slice(0, newline))
+    } catch {
+      return null
+    }
+    if (!Array.isArray(heads) || heads.length !== count) return null
+    let offset = newline + 1
+    const outcomes = new Array<JsonCallOutcome>(count)
+    for (let index = 0; index < count; index++) {
+      const head = heads[index] as { ok?: unknown; n?: unknown } | null
+      if (head?.ok !== true) {
+        outcomes[index] = sanitiseOutcome(head) as Failed
+        continue
+      }
+      if (head.n === undefined) {
+        outcomes[index] = { ok: true, json: null }
+        continue
+      }
+      const length = head.n
+      if (typeof length !== 'number' || !Number.isInteger(length) || length < 0) return null
+      if (offset + length > result.length) return null
+      outcomes[index] = { ok: true, json: result.slice(offset, offset + length) }
+      offset += length
+    }
+    return offset === result.length ? outcomes : null
+  },
+  fromInline: (outcome) =>
+    outcome.ok
+      ? { ok: true, json: outcome.value === undefined ? null : JSON.stringify(outcome.value) }
+      : outcome,
 }
 
 const isSyncTimeout = (error: unknown) => error instanceof Error && /execution timed out/i.test(error.message)
@@ -142,7 +224,7 @@ async function withinHardLimit<T>(work: Promise<T>, limitMs: number, expired: ()
 }
 
 interface GuestApi {
-  run: ivm.Reference<(request: string) => Promise<string>>
+  run: ivm.Reference<(request: string, texts?: string) => Promise<string>>
   start: ivm.Reference<(batch: number) => void>
   settle: ivm.Reference<(id: number, reply: string) => void>
   expire: ivm.Reference<() => number>
@@ -265,18 +347,31 @@ export class GuestContext {
   }
 
   /** Runs `fn` over `calls`; one outcome per call, in order. Never rejects. */
-  async runBatch(fn: string, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
+  runBatch(fn: string, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
+    return this.#runBatch(jsonBatches, fn, calls)
+  }
+
+  /** {@link runBatch} over one-argument calls given, and answered, as JSON text. */
+  runTextBatch(fn: string, calls: readonly JsonLaneCall[]): Promise<JsonCallOutcome[]> {
+    return this.#runBatch(textBatches, fn, calls)
+  }
+
+  async #runBatch<C extends { lane: string }, O extends CallOutcome | JsonCallOutcome>(
+    codec: BatchCodec<C, O>,
+    fn: string,
+    calls: readonly C[],
+  ): Promise<O[]> {
     const hardLimitMs = longestLane(calls) * this.limits.callTimeoutMs + this.limits.watchdogGraceMs
     this.#inFlight += 1
     this.#scheduleTick(this.limits.callTimeoutMs)
     try {
-      return await withinHardLimit(this.#attempt(fn, calls), hardLimitMs, () => {
+      return await withinHardLimit(this.#attempt(codec, fn, calls), hardLimitMs, () => {
         this.owner.discard(this.handle.generation, 'watchdog')
         return new Error(`the batch passed its ${hardLimitMs} ms hard limit`)
       })
     } catch {
       const loss = this.owner.lossOf(this.handle.generation) ?? 'watchdog'
-      return calls.map(() => lossFailure(loss, this.limits, this.memoryLimitMb))
+      return calls.map(() => lossFailure(loss, this.limits, this.memoryLimitMb) as O)
     } finally {
       this.#inFlight -= 1
     }
@@ -291,13 +386,17 @@ export class GuestContext {
     if (!this.handle.isolate.isDisposed) this.context.release()
   }
 
-  async #attempt(fn: string, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
+  async #attempt<C extends { lane: string }, O extends CallOutcome | JsonCallOutcome>(
+    codec: BatchCodec<C, O>,
+    fn: string,
+    calls: readonly C[],
+  ): Promise<O[]> {
     const batch = ++this.#batches
-    const request = JSON.stringify({ batch, fn, timeoutMs: this.limits.callTimeoutMs, calls })
+    const request = codec.request(batch, fn, this.limits.callTimeoutMs, calls)
     const options = { timeout: this.limits.callTimeoutMs }
     // `run` registers the batch and resolves with its outcomes; plugin code runs in `start`'s task
     // (see the runtime). isolated-vm runs an isolate's tasks in the order they were queued.
-    const result = this.api.run.apply(undefined, [request], { ...options, result: { promise: true } })
+    const result = this.api.run.apply(undefined, request, { ...options, result: { promise: true } })
     result.catch(() => {
       // Awaited below, unless `start` is interrupted and the batch abandoned.
     })
@@ -307,43 +406,41 @@ export class GuestContext {
         // unhandled, which isolated-vm reports on the task it happened in: the calls go on.
         if (isSyncTimeout(error) || this.owner.lossOf(this.handle.generation)) throw error
       })
-      return this.#outcomes(await result, calls.length)
+      return this.#outcomes(codec, await result, calls.length)
     } catch (error) {
       const loss = this.owner.lossOf(this.handle.generation)
-      if (loss) return calls.map(() => lossFailure(loss, this.limits, this.memoryLimitMb))
-      if (isSyncTimeout(error)) return this.#recoverInterrupted(fn, batch, calls, result)
-      return calls.map(() =>
-        failure('SandboxError', `the sandbox failed the call: ${(error as Error).message}`),
+      if (loss) return calls.map(() => lossFailure(loss, this.limits, this.memoryLimitMb) as O)
+      if (isSyncTimeout(error)) return this.#recoverInterrupted(codec, fn, batch, calls, result)
+      return calls.map(
+        () => failure('SandboxError', `the sandbox failed the call: ${(error as Error).message}`) as O,
       )
     }
   }
 
-  #outcomes(result: unknown, count: number): CallOutcome[] {
+  #outcomes<O extends CallOutcome | JsonCallOutcome>(
+    codec: BatchCodec<never, O>,
+    result: unknown,
+    count: number,
+  ): O[] {
     const maxChars = count * (this.limits.maxOutputChars + 1024)
     if (typeof result !== 'string' || result.length > maxChars) {
       return new Array(count).fill(failure('OutputLimitError', 'the batch result is over the output limit'))
     }
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(result)
-    } catch {
-      parsed = null
-    }
-    if (!Array.isArray(parsed) || parsed.length !== count) {
-      return new Array(count).fill(failure('ProtocolError', 'malformed batch result'))
-    }
-    return parsed.map(sanitiseOutcome)
+    return (
+      codec.decode(result, count) ?? new Array(count).fill(failure('ProtocolError', 'malformed batch result'))
+    )
   }
 
   // A synchronous runaway (an infinite loop) interrupted the whole batch. Calls that finished
   // keep their outcome; calls that had started fail with the timeout; calls that had not started
   // run again in a batch of their own, so one bad event does not fail its neighbours.
-  async #recoverInterrupted(
+  async #recoverInterrupted<C extends { lane: string }, O extends CallOutcome | JsonCallOutcome>(
+    codec: BatchCodec<C, O>,
     fn: string,
     batch: number,
-    calls: readonly LaneCall[],
+    calls: readonly C[],
     result: Promise<unknown>,
-  ): Promise<CallOutcome[]> {
+  ): Promise<O[]> {
     let collected: { outcomes: unknown[]; started: unknown[] } = { outcomes: [], started: [] }
     try {
       const json = await this.api.collect.apply(undefined, [batch], { timeout: this.limits.callTimeoutMs })
@@ -355,7 +452,7 @@ export class GuestContext {
       // The batch finished after the interrupt (the deadline of the call that ran away failed it
       // first): its outcomes are on their way. Running its calls again would repeat them.
       if (report?.finished === true) {
-        return this.#outcomes(await result.catch(() => null), calls.length)
+        return this.#outcomes(codec, await result.catch(() => null), calls.length)
       }
       // The report is plugin-controlled (a poisoned builtin can rewrite it); use it only if well-formed.
       if (report && Array.isArray(report.outcomes) && Array.isArray(report.started)) {
@@ -364,11 +461,11 @@ export class GuestContext {
     } catch {
       // No report: every call counts as not started.
     }
-    const outcomes: CallOutcome[] = new Array(calls.length)
+    const outcomes: O[] = new Array(calls.length)
     const rerun: number[] = []
     calls.forEach((_call, index) => {
       const done = collected.outcomes[index]
-      if (done !== null && done !== undefined) outcomes[index] = sanitiseOutcome(done)
+      if (done !== null && done !== undefined) outcomes[index] = codec.fromInline(sanitiseOutcome(done))
       else if (collected.started[index] === true) {
         outcomes[index] = failure(
           'TimeoutError',
@@ -377,19 +474,22 @@ export class GuestContext {
             retry: true,
             timeout: true,
           },
-        )
+        ) as O
       } else rerun.push(index)
     })
     if (rerun.length > 0 && this.live) {
-      const retried = await this.runBatch(
+      const retried = await this.#runBatch(
+        codec,
         fn,
-        rerun.map((index) => calls[index] as LaneCall),
+        rerun.map((index) => calls[index] as C),
       )
       rerun.forEach((index, position) => {
-        outcomes[index] = retried[position] as CallOutcome
+        outcomes[index] = retried[position] as O
       })
     } else {
-      for (const index of rerun) outcomes[index] = lossFailure('disposed', this.limits, this.memoryLimitMb)
+      for (const index of rerun) {
+        outcomes[index] = lossFailure('disposed', this.limits, this.memoryLimitMb) as O
+      }
     }
     return outcomes
   }

@@ -24,12 +24,13 @@ import { createIsolatedVmSandbox } from './sandbox.js'
 
 // Generous enough that heavy attacks (a 100 MB string, stack traces of unbounded depth) finish
 // failing on their own limit before the clock, even on two busy cores: CI once saw the 100 MB
-// string hit a 1 s grace before its memory limit while other suites ran.
-const CALL_TIMEOUT_MS = 1000
-const WATCHDOG_GRACE_MS = 3000
+// string hit a 1 s grace, and later a 3 s one, and unbounded recursion a 1 s call limit, before
+// their own limits while other suites ran.
+const CALL_TIMEOUT_MS = 2000
+const WATCHDOG_GRACE_MS = 6000
 const MEMORY_LIMIT_MB = 32
 /** Anything that must end ends well within this, however loaded the machine. */
-const ENDS_WITHIN_MS = 10_000
+const ENDS_WITHIN_MS = 15_000
 
 let sandbox: Sandbox
 let stack: ReturnType<typeof createStack>

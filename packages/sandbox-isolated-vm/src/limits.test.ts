@@ -261,3 +261,63 @@ describe('limits (SPEC §2.2)', () => {
     await expect(spinning).rejects.toMatchObject({ failure: { name: 'TimeoutError' } })
   })
 })
+
+describe('many configs of one plugin', () => {
+  const counting = {
+    'index.js': `
+      exports.processEvent = (e, { config, global }) => {
+        if (config.hog === 'yes') { const hog = []; for (;;) hog.push(new Array(1e5).fill(Math.random())) }
+        global.calls = (global.calls || 0) + 1
+        return { ...e, properties: { label: config.label, calls: global.calls } }
+      }`,
+  }
+
+  it('keeps more configs loaded than one isolate heap holds, each with its own meta.global', async () => {
+    // A context costs ~200 KB of heap: 150 of them would not fit one 16 MB isolate.
+    const sandbox = createIsolatedVmSandbox({ memoryLimitMb: 16 })
+    sandboxes.push(sandbox)
+    const stack = createStack()
+    const loaded = await sandbox.load(pluginSource(counting))
+    const instances = []
+    for (let n = 0; n < 150; n++) {
+      instances.push(await loaded.instantiate(stack.hostFor(loaded, 'p', { config: { label: `c${n}` } })))
+    }
+    for (const round of [1, 2]) {
+      const results = await Promise.all(
+        instances.map((instance) => instance.callEach('processEvent', [{ lane: 'a', args: [event(round)] }])),
+      )
+      results.forEach(([outcome], n) => {
+        expect(outcome).toEqual({
+          ok: true,
+          value: { ...event(round), properties: { label: `c${n}`, calls: round } },
+        })
+      })
+    }
+  })
+
+  it('a config over the memory limit takes down only the configs sharing its isolate', async () => {
+    const sandbox = createIsolatedVmSandbox({
+      memoryLimitMb: 32,
+      contextsPerIsolate: 2,
+      callTimeoutMs: 20_000,
+    })
+    sandboxes.push(sandbox)
+    const stack = createStack()
+    const loaded = await sandbox.load(pluginSource(counting))
+    const [hog, neighbour, elsewhere] = await Promise.all(
+      ['yes', 'no', 'no'].map(async (hog, n) =>
+        loaded.instantiate(stack.hostFor(loaded, 'p', { config: { label: `c${n}`, hog } })),
+      ),
+    )
+    for (const instance of [neighbour, elsewhere]) await instance?.call('processEvent', [event(1)])
+    const [outcome] = (await hog?.callEach('processEvent', [{ lane: 'a', args: [event(2)] }])) ?? []
+    expect(outcome).toMatchObject({ ok: false, failure: { name: 'MemoryLimitError' } })
+    // The neighbour's context was rebuilt (its meta.global starts over); the other isolate's was not.
+    expect(await neighbour?.call('processEvent', [event(3)])).toMatchObject({ properties: { calls: 1 } })
+    expect(await elsewhere?.call('processEvent', [event(3)])).toMatchObject({ properties: { calls: 2 } })
+  })
+
+  it('rejects a contextsPerIsolate that is not a positive number', () => {
+    expect(() => createIsolatedVmSandbox({ contextsPerIsolate: 0 })).toThrow(/contextsPerIsolate/)
+  })
+})

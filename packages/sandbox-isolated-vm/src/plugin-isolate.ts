@@ -123,3 +123,76 @@ export class PluginIsolate {
     }
   }
 }
+
+/** A context slot reserved in one of a plugin's isolates. */
+export interface IsolateSlot {
+  isolate: PluginIsolate
+  /** Gives the slot back; an isolate left without contexts is closed (the first one is kept). */
+  free(): void
+}
+
+/**
+ * The isolates of one loaded plugin version. A V8 context costs about 200 KB of heap before the
+ * plugin stores anything in it, so a single isolate under a 128 MB limit runs out at some 600
+ * configs: each isolate holds at most `contextsPerIsolate` configs, and the next config opens
+ * another isolate. A memory blow-up then also takes down only the configs sharing its isolate.
+ */
+export class PluginIsolatePool {
+  readonly #isolates: Array<{ isolate: PluginIsolate; contexts: number }> = []
+
+  constructor(
+    readonly compiled: CompiledPlugin,
+    private readonly memoryLimitMb: number,
+    private readonly maxConcurrentBatches: number,
+    private readonly contextsPerIsolate: number,
+  ) {
+    this.#isolates.push(this.#open())
+  }
+
+  /** The isolate the plugin is first evaluated in, to learn its exports. */
+  get first(): PluginIsolate {
+    return (this.#isolates[0] as { isolate: PluginIsolate }).isolate
+  }
+
+  /** How many isolates are open. */
+  get size(): number {
+    return this.#isolates.length
+  }
+
+  /** Reserves a context in the first isolate with room, opening one if all are full. */
+  reserve(): IsolateSlot {
+    let entry = this.#isolates.find((candidate) => candidate.contexts < this.contextsPerIsolate)
+    if (!entry) {
+      entry = this.#open()
+      this.#isolates.push(entry)
+    }
+    entry.contexts += 1
+    const reserved = entry
+    let freed = false
+    return {
+      isolate: reserved.isolate,
+      free: () => {
+        if (freed) return
+        freed = true
+        reserved.contexts -= 1
+        const index = this.#isolates.indexOf(reserved)
+        if (reserved.contexts === 0 && index > 0) {
+          this.#isolates.splice(index, 1)
+          reserved.isolate.close()
+        }
+      },
+    }
+  }
+
+  close(): void {
+    for (const { isolate } of this.#isolates) isolate.close()
+    this.#isolates.length = 0
+  }
+
+  #open() {
+    return {
+      isolate: new PluginIsolate(this.compiled, this.memoryLimitMb, this.maxConcurrentBatches),
+      contexts: 0,
+    }
+  }
+}

@@ -1,5 +1,8 @@
 import {
   type CallOutcome,
+  chunkLanes,
+  type JsonCallOutcome,
+  type JsonLaneCall,
   type LaneCall,
   type LoadedPlugin,
   PluginCallError,
@@ -17,7 +20,7 @@ import {
 } from '@sluice/core'
 import { type CompiledPlugin, compilePlugin } from './compile.js'
 import { type ExportedShape, GuestContext, type GuestLimits, GuestLoadError } from './guest-context.js'
-import { PluginIsolate } from './plugin-isolate.js'
+import { type IsolateSlot, type PluginIsolate, PluginIsolatePool } from './plugin-isolate.js'
 
 /** Settings of {@link createIsolatedVmSandbox}; every limit has a SPEC default. */
 export interface IsolatedVmSandboxOptions {
@@ -39,6 +42,13 @@ export interface IsolatedVmSandboxOptions {
    * @default 8
    */
   maxConcurrentBatches?: number
+  /**
+   * Configs of one plugin that share an isolate (each in its own context); the next config opens
+   * another isolate with its own heap limit. A context costs about 200 KB before the plugin
+   * stores anything, so the default keeps that fixed cost at a quarter of the heap limit.
+   * @default memoryLimitMb × 1.25 (160 for 128 MB)
+   */
+  contextsPerIsolate?: number
   /**
    * Longest JSON result of one call, in characters (a returned event, say).
    * @default 1048576
@@ -63,6 +73,7 @@ const SCHEDULES: readonly SchedulePeriod[] = ['runEveryMinute', 'runEveryHour', 
 interface ResolvedOptions extends GuestLimits {
   memoryLimitMb: number
   maxConcurrentBatches: number
+  contextsPerIsolate: number
 }
 
 function resolveOptions(options: IsolatedVmSandboxOptions): ResolvedOptions {
@@ -75,9 +86,13 @@ function resolveOptions(options: IsolatedVmSandboxOptions): ResolvedOptions {
     }
     return value
   }
+  const memoryLimitMb = positive('memoryLimitMb', 128)
   return {
     callTimeoutMs: positive('callTimeoutMs', 30_000),
-    memoryLimitMb: positive('memoryLimitMb', 128),
+    memoryLimitMb,
+    contextsPerIsolate: Math.floor(
+      positive('contextsPerIsolate', Math.max(1, Math.floor(memoryLimitMb * 1.25))),
+    ),
     maxConcurrentBatches: positive('maxConcurrentBatches', 8),
     maxOutputChars: positive('maxOutputChars', 1024 * 1024),
     watchdogGraceMs: positive('watchdogGraceMs', 2000),
@@ -118,28 +133,6 @@ function capabilitiesOf(exported: ExportedShape): PluginCapabilities {
 /** Calls per chunk when a large batch is split to overlap host and isolate work. */
 const PIPELINE_CHUNK = 128
 
-/** Groups call indexes into chunks of about `size` calls, never splitting a lane. */
-function splitByLane(calls: readonly LaneCall[], size: number): number[][] {
-  if (calls.length <= size * 1.5) return [calls.map((_call, index) => index)]
-  const lanes = new Map<string, number[]>()
-  calls.forEach((call, index) => {
-    const lane = lanes.get(call.lane)
-    if (lane) lane.push(index)
-    else lanes.set(call.lane, [index])
-  })
-  const chunks: number[][] = []
-  let current: number[] = []
-  for (const lane of lanes.values()) {
-    current.push(...lane)
-    if (current.length >= size) {
-      chunks.push(current.sort((a, b) => a - b))
-      current = []
-    }
-  }
-  if (current.length > 0) chunks.push(current.sort((a, b) => a - b))
-  return chunks
-}
-
 /**
  * One config's instance. Its context is rebuilt when its plugin's isolate was (memory limit,
  * watchdog); a `setupPlugin` that had succeeded runs again first, so `meta.global` is set up
@@ -151,18 +144,21 @@ class IsolatedPluginInstance implements PluginInstance {
   #disposed = false
   #rebuilding: Promise<GuestContext> | null = null
 
+  private readonly plugin: PluginIsolate
+
   constructor(
-    private readonly plugin: PluginIsolate,
+    private readonly slot: IsolateSlot,
     private readonly host: PluginHost,
     private readonly options: ResolvedOptions,
     guest: GuestContext,
     private readonly onDispose: () => void,
   ) {
+    this.plugin = slot.isolate
     this.#guest = guest
   }
 
   async call(fn: PluginFunctionName | `jobs.${string}`, args: readonly unknown[]): Promise<unknown> {
-    const [outcome] = await this.#run(fn, [{ lane: '', args }])
+    const [outcome] = await this.#run(fn, [{ lane: '', args }], (guest, chunk) => guest.runBatch(fn, chunk))
     if (!outcome)
       throw new SandboxError('the sandbox returned no outcome', {
         retryable: false,
@@ -173,16 +169,25 @@ class IsolatedPluginInstance implements PluginInstance {
   }
 
   callEach(fn: PluginFunctionName, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
-    return this.#run(fn, calls)
+    return this.#run(fn, calls, (guest, chunk) => guest.runBatch(fn, chunk))
+  }
+
+  callEachJson(fn: PluginFunctionName, calls: readonly JsonLaneCall[]): Promise<JsonCallOutcome[]> {
+    return this.#run(fn, calls, (guest, chunk) => guest.runTextBatch(fn, chunk))
   }
 
   async dispose(): Promise<void> {
     this.#disposed = true
     this.#guest.release()
+    this.slot.free()
     this.onDispose()
   }
 
-  async #run(fn: string, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
+  async #run<C extends { lane: string }, O extends CallOutcome | JsonCallOutcome>(
+    fn: string,
+    calls: readonly C[],
+    runBatch: (guest: GuestContext, calls: readonly C[]) => Promise<O[]>,
+  ): Promise<O[]> {
     if (this.#disposed) {
       throw new SandboxError(`the instance of '${this.host.pluginName}' was disposed`, {
         retryable: false,
@@ -190,33 +195,42 @@ class IsolatedPluginInstance implements PluginInstance {
       })
     }
     if (calls.length === 0) return []
-    const chunks = splitByLane(calls, PIPELINE_CHUNK)
-    if (chunks.length === 1) return this.#runChunk(fn, calls)
+    const chunks = chunkLanes(
+      calls.map((_call, index) => index),
+      (index) => (calls[index] as C).lane,
+      PIPELINE_CHUNK,
+    )
+    if (chunks.length === 1) return this.#runChunk(fn, calls, runBatch)
     // Chunks run concurrently so the host encodes and decodes one chunk while the isolate's
     // thread runs another. Lanes never span chunks, so per-lane order holds.
     const results = await Promise.all(
       chunks.map((chunk) =>
         this.#runChunk(
           fn,
-          chunk.map((i) => calls[i] as LaneCall),
+          chunk.map((i) => calls[i] as C),
+          runBatch,
         ),
       ),
     )
-    const outcomes: CallOutcome[] = new Array(calls.length)
+    const outcomes: O[] = new Array(calls.length)
     chunks.forEach((chunk, c) => {
       chunk.forEach((index, position) => {
-        outcomes[index] = (results[c] as CallOutcome[])[position] as CallOutcome
+        outcomes[index] = (results[c] as O[])[position] as O
       })
     })
     return outcomes
   }
 
-  async #runChunk(fn: string, calls: readonly LaneCall[]): Promise<CallOutcome[]> {
+  async #runChunk<C, O extends CallOutcome | JsonCallOutcome>(
+    fn: string,
+    calls: readonly C[],
+    runBatch: (guest: GuestContext, calls: readonly C[]) => Promise<O[]>,
+  ): Promise<O[]> {
     await this.plugin.acquire()
     try {
       const guest = await this.#liveGuest()
-      if (!guest.ok) return calls.map(() => guest.outcome)
-      const outcomes = await guest.context.runBatch(fn, calls)
+      if (!guest.ok) return calls.map(() => guest.outcome as O)
+      const outcomes = await runBatch(guest.context, calls)
       if (fn === 'setupPlugin' && outcomes.every((outcome) => outcome.ok)) this.#setupDone = true
       return outcomes
     } finally {
@@ -264,7 +278,7 @@ class IsolatedPluginInstance implements PluginInstance {
 export function createIsolatedVmSandbox(options: IsolatedVmSandboxOptions = {}): Sandbox {
   const resolved = resolveOptions(options)
   const compiled = new Map<string, CompiledPlugin>()
-  const loaded = new Set<PluginIsolate>()
+  const loaded = new Set<PluginIsolatePool>()
   let closed = false
 
   const compile = (source: PluginSource) => {
@@ -282,10 +296,15 @@ export function createIsolatedVmSandbox(options: IsolatedVmSandboxOptions = {}):
     async load(source: PluginSource): Promise<LoadedPlugin> {
       if (closed)
         throw new SandboxError('the sandbox is closed', { retryable: false, code: 'sandbox.closed' })
-      const plugin = new PluginIsolate(compile(source), resolved.memoryLimitMb, resolved.maxConcurrentBatches)
+      const plugin = new PluginIsolatePool(
+        compile(source),
+        resolved.memoryLimitMb,
+        resolved.maxConcurrentBatches,
+        resolved.contextsPerIsolate,
+      )
       let capabilities: PluginCapabilities
       try {
-        const probe = await GuestContext.create(plugin, null, resolved, resolved.memoryLimitMb)
+        const probe = await GuestContext.create(plugin.first, null, resolved, resolved.memoryLimitMb)
         probe.release()
         capabilities = capabilitiesOf(probe.exported)
       } catch (error) {
@@ -298,14 +317,16 @@ export function createIsolatedVmSandbox(options: IsolatedVmSandboxOptions = {}):
       return {
         capabilities,
         async instantiate(host: PluginHost): Promise<PluginInstance> {
+          const slot = plugin.reserve()
           let guest: GuestContext
           try {
-            guest = await GuestContext.create(plugin, host, resolved, resolved.memoryLimitMb)
+            guest = await GuestContext.create(slot.isolate, host, resolved, resolved.memoryLimitMb)
           } catch (error) {
+            slot.free()
             if (error instanceof GuestLoadError) throw loadError(source, error)
             throw error
           }
-          const instance = new IsolatedPluginInstance(plugin, host, resolved, guest, () =>
+          const instance = new IsolatedPluginInstance(slot, host, resolved, guest, () =>
             instances.delete(instance),
           )
           instances.add(instance)

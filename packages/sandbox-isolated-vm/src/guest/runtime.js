@@ -1084,17 +1084,40 @@
     return hasOwn(exported.functions, name) ? exported.functions[name] : null
   }
 
-  function encodeValue(fn, value) {
+  /**
+   * A call's outcome: a JSON string, or for a value in a text batch `{ json }`, the value's own JSON
+   * (framed by `frameOutcomes`, so the host gets it without decoding the outcome around it).
+   */
+  function encodeValue(call, value) {
     const json = value === undefined ? undefined : stringify(value)
     if (json === undefined) return '{"ok":true}'
     if (json.length > MAX_OUTPUT_CHARS) {
       const error = new RangeError(
-        `${fn} returned ${json.length} characters of JSON, over the ${MAX_OUTPUT_CHARS} limit`,
+        `${call.fn} returned ${json.length} characters of JSON, over the ${MAX_OUTPUT_CHARS} limit`,
       )
       error.name = 'OutputLimitError'
       return failureOutcome(error)
     }
-    return `{"ok":true,"value":${json}}`
+    // No prototype: a plugin that gives Object.prototype a `then` must not make this look like a promise.
+    return call.text ? { __proto__: null, json } : `{"ok":true,"value":${json}}`
+  }
+
+  const inlineOutcome = (outcome) =>
+    outcome === null ? 'null' : typeof outcome === 'string' ? outcome : `{"ok":true,"value":${outcome.json}}`
+
+  /** A text batch's result: the outcomes as a JSON array (values as `{"ok":true,"n":length}`), a newline, then the values' JSON in call order. */
+  function frameOutcomes(outcomes) {
+    const heads = new Array(outcomes.length)
+    const values = []
+    for (let index = 0; index < outcomes.length; index++) {
+      const outcome = outcomes[index]
+      if (typeof outcome === 'string') heads[index] = outcome
+      else {
+        heads[index] = `{"ok":true,"n":${outcome.json.length}}`
+        values.push(outcome.json)
+      }
+    }
+    return `[${heads.join(',')}]\n${values.join('')}`
   }
 
   // composeWebhook receives a PostHogEvent (SPEC §4), whose `timestamp` is a Date. Only JSON
@@ -1111,15 +1134,15 @@
   const asSent = (args) => args
 
   /** How a batch calls `fn`: the plugin function, and how its arguments are prepared; null if not exported. */
-  function callTarget(fn) {
+  function callTarget(fn, text) {
     const target = findExport(fn)
     if (target === null) return null
-    return { fn, target, prepare: fn === 'composeWebhook' ? reviveWebhookEvent : asSent }
+    return { fn, text, target, prepare: fn === 'composeWebhook' ? reviveWebhookEvent : asSent }
   }
 
-  function safeEncode(fn, value) {
+  function safeEncode(call, value) {
     try {
-      return encodeValue(fn, value)
+      return encodeValue(call, value)
     } catch (error) {
       return failureOutcome(error)
     }
@@ -1131,11 +1154,12 @@
     typeof value.then === 'function'
 
   // A promise result waits under a deadline that `expire` enforces; whichever settles first wins.
-  function awaitWithDeadline(fn, pending, timeoutMs) {
+  function awaitWithDeadline(call, pending, timeoutMs) {
     return new Promise((resolve) => {
       const timer = {
         deadline: now() + timeoutMs,
-        fire: () => resolve(failureOutcome(new TimeoutError(`${fn} did not finish within ${timeoutMs} ms`))),
+        fire: () =>
+          resolve(failureOutcome(new TimeoutError(`${call.fn} did not finish within ${timeoutMs} ms`))),
       }
       inflight.add(timer)
       const settleWith = (outcome) => {
@@ -1143,7 +1167,7 @@
       }
       try {
         pending.then(
-          (value) => settleWith(() => safeEncode(fn, value)),
+          (value) => settleWith(() => safeEncode(call, value)),
           (error) => settleWith(() => failureOutcome(error)),
         )
       } catch (error) {
@@ -1152,16 +1176,16 @@
     })
   }
 
-  /** Starts one call: its outcome JSON, or a promise of it when the plugin returned a promise. */
-  function startCall(call, args, timeoutMs) {
+  /** Starts one call: its outcome, or a promise of it when the plugin returned a promise. */
+  function startCall(call, request, index) {
     let value
     try {
-      value = call.target(...call.prepare(args), meta)
-      if (isThenable(value)) return awaitWithDeadline(call.fn, value, timeoutMs)
+      value = call.target(...call.prepare(request.argsAt(index)), meta)
+      if (isThenable(value)) return awaitWithDeadline(call, value, request.timeoutMs)
     } catch (error) {
       return failureOutcome(error)
     }
-    return safeEncode(call.fn, value)
+    return safeEncode(call, value)
   }
 
   // Runs a lane's calls in order from `position`, synchronously while they finish synchronously
@@ -1174,8 +1198,8 @@
       const outcome =
         call === null
           ? failureOutcome(new TypeError(`the plugin has no function '${request.fn}'`))
-          : startCall(call, request.calls[index].args, request.timeoutMs)
-      if (typeof outcome !== 'string') {
+          : startCall(call, request, index)
+      if (isThenable(outcome)) {
         return outcome.then((result) => {
           state.outcomes[index] = result
           return runLane(state, request, call, indices, k + 1)
@@ -1186,10 +1210,38 @@
     return undefined
   }
 
-  /** Runs one batch: calls in a lane run in order, lanes run concurrently. Resolves to a JSON array of outcomes. */
-  async function run(requestJson) {
+  /**
+   * Decodes a batch request. A JSON batch lists its calls with their arguments; a text batch
+   * (`texts` given) lists lanes and lengths, and each call's one argument is the JSON text at its
+   * place in `texts`, parsed only when the call starts.
+   */
+  function readRequest(requestJson, texts) {
     const request = parse(requestJson)
-    const count = request.calls.length
+    if (typeof texts !== 'string') {
+      request.laneAt = (index) => request.calls[index].lane
+      request.argsAt = (index) => request.calls[index].args
+      request.count = request.calls.length
+      return request
+    }
+    const offsets = new Array(request.lengths.length + 1)
+    offsets[0] = 0
+    for (let index = 0; index < request.lengths.length; index++) {
+      offsets[index + 1] = offsets[index] + request.lengths[index]
+    }
+    request.text = true
+    request.laneAt = (index) => request.lanes[index]
+    request.argsAt = (index) => [parse(texts.slice(offsets[index], offsets[index + 1]))]
+    request.count = request.lanes.length
+    return request
+  }
+
+  /**
+   * Runs one batch: calls in a lane run in order, lanes run concurrently. Resolves to the JSON
+   * array of outcomes, or for a text batch to `frameOutcomes`' framing.
+   */
+  async function run(requestJson, texts) {
+    const request = readRequest(requestJson, texts)
+    const count = request.count
     const state = {
       outcomes: new Array(count).fill(null),
       started: new Array(count).fill(false),
@@ -1198,7 +1250,7 @@
     batches.set(request.batch, state)
     const lanes = new Map()
     for (let index = 0; index < count; index++) {
-      const key = request.calls[index].lane
+      const key = request.laneAt(index)
       const lane = lanes.get(key)
       if (lane) lane.push(index)
       else lanes.set(key, [index])
@@ -1214,14 +1266,14 @@
       state.start = resolve
     })
     try {
-      const call = callTarget(request.fn)
+      const call = callTarget(request.fn, request.text === true)
       const waiting = []
       for (const indices of lanes.values()) {
         const pending = runLane(state, request, call, indices, 0)
         if (pending) waiting.push(pending)
       }
       if (waiting.length > 0) await Promise.race([Promise.all(waiting), abandoned])
-      return `[${state.outcomes.join(',')}]`
+      return request.text ? frameOutcomes(state.outcomes) : `[${state.outcomes.join(',')}]`
     } finally {
       batches.delete(request.batch)
     }
@@ -1244,7 +1296,7 @@
     state.abandoned = true
     state.abandon?.()
     batches.delete(batch)
-    return `{"outcomes":[${state.outcomes.map((outcome) => outcome ?? 'null').join(',')}],"started":${stringify(state.started)}}`
+    return `{"outcomes":[${state.outcomes.map(inlineOutcome).join(',')}],"started":${stringify(state.started)}}`
   }
 
   /** Fails calls past their deadline; returns the next deadline, or -1. */

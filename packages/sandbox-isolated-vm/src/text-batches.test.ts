@@ -1,0 +1,110 @@
+// callEachJson: calls whose one argument crosses as JSON text and whose results come back as text,
+// framed so that the host never decodes a value it only passes on.
+import { afterEach, describe, expect, it } from 'vitest'
+import { loadPlugin } from '../test/stack.js'
+
+const event = (n: number) => ({ event: `e${n}`, distinct_id: `u${n}`, team_id: 2, properties: { n } })
+const text = (n: number) => JSON.stringify(event(n))
+const sandboxes: Array<{ close(): Promise<void> }> = []
+afterEach(async () => {
+  for (const sandbox of sandboxes.splice(0)) await sandbox.close()
+})
+
+async function load(code: string, options: Parameters<typeof loadPlugin>[1] = {}) {
+  const loaded = await loadPlugin({ 'index.js': code }, options)
+  sandboxes.push(loaded.sandbox)
+  return loaded.instance
+}
+
+describe('text batches (callEachJson)', () => {
+  it('passes each text in as the argument and returns each value as its JSON text', async () => {
+    const instance = await load(`exports.processEvent = (e) => {
+      if (e.properties.n === 1) return null
+      if (e.properties.n === 2) return undefined
+      if (e.properties.n === 3) throw new TypeError('bad event 3')
+      return { ...e, properties: { ...e.properties, seen: 'ünïcode ✓ \\n "quoted"' } }
+    }`)
+    const outcomes = await instance.callEachJson(
+      'processEvent',
+      [0, 1, 2, 3, 4].map((n) => ({ lane: `u${n}`, json: text(n) })),
+    )
+    const seen = (n: number) =>
+      JSON.stringify({ ...event(n), properties: { n, seen: 'ünïcode ✓ \n "quoted"' } })
+    expect(outcomes).toEqual([
+      { ok: true, json: seen(0) },
+      { ok: true, json: 'null' },
+      { ok: true, json: null },
+      { ok: false, failure: expect.objectContaining({ name: 'TypeError', message: 'bad event 3' }) },
+      { ok: true, json: seen(4) },
+    ])
+  })
+
+  it('keeps call order and lane order when a large batch is split into chunks', async () => {
+    const instance = await load(`exports.processEvent = (e, { global }) => {
+      const seen = (global[e.distinct_id] = (global[e.distinct_id] || 0) + 1)
+      return { n: e.properties.n, seen }
+    }`)
+    const calls = Array.from({ length: 1000 }, (_, n) => ({
+      lane: `u${n % 7}`,
+      json: JSON.stringify({ ...event(n), distinct_id: `u${n % 7}` }),
+    }))
+    const outcomes = await instance.callEachJson('processEvent', calls)
+    expect(outcomes).toEqual(
+      calls.map((_call, n) => ({ ok: true, json: JSON.stringify({ n, seen: Math.floor(n / 7) + 1 }) })),
+    )
+  })
+
+  it('fails only the call whose text is not JSON', async () => {
+    const instance = await load('exports.processEvent = (e) => e')
+    const outcomes = await instance.callEachJson('processEvent', [
+      { lane: 'a', json: text(1) },
+      { lane: 'b', json: '{"broken": ' },
+      { lane: 'c', json: text(3) },
+    ])
+    expect(outcomes[0]).toEqual({ ok: true, json: text(1) })
+    expect(outcomes[1]).toMatchObject({ ok: false, failure: { name: 'SyntaxError' } })
+    expect(outcomes[2]).toEqual({ ok: true, json: text(3) })
+  })
+
+  it('after a runaway, finished calls keep their text, the runaway times out, the rest run again', async () => {
+    const instance = await load(
+      `exports.processEvent = (e) => {
+        if (e.properties.n === 2) for (;;) {}
+        return { ...e, properties: { done: e.properties.n } }
+      }`,
+      { sandbox: { callTimeoutMs: 1000 } },
+    )
+    const outcomes = await instance.callEachJson(
+      'processEvent',
+      [1, 2, 3].map((n) => ({ lane: 'one lane', json: text(n) })),
+    )
+    expect(outcomes[0]).toEqual({ ok: true, json: JSON.stringify({ ...event(1), properties: { done: 1 } }) })
+    expect(outcomes[1]).toMatchObject({ ok: false, failure: { name: 'TimeoutError', timeout: true } })
+    expect(outcomes[2]).toEqual({ ok: true, json: JSON.stringify({ ...event(3), properties: { done: 3 } }) })
+  })
+
+  it('a plugin that breaks the framing of its results fails its own batch, nothing else', async () => {
+    const instance = await load(`
+      exports.processEvent = (e) => {
+        Array.prototype.join = function () { return '[{"ok":true,"n":99999}]\\n{}' }
+        return e
+      }`)
+    const outcomes = await instance.callEachJson('processEvent', [
+      { lane: 'a', json: text(1) },
+      { lane: 'b', json: text(2) },
+    ])
+    expect(outcomes).toEqual([
+      { ok: false, failure: expect.objectContaining({ name: 'ProtocolError' }) },
+      { ok: false, failure: expect.objectContaining({ name: 'ProtocolError' }) },
+    ])
+  })
+
+  it('caps the size of each returned text', async () => {
+    const instance = await load(
+      `exports.processEvent = (e) => ({ ...e, properties: { big: 'x'.repeat(2000) } })`,
+      { sandbox: { maxOutputChars: 1000 } },
+    )
+    const [outcome] = await instance.callEachJson('processEvent', [{ lane: 'a', json: text(1) }])
+    expect(outcome).toMatchObject({ ok: false, failure: { name: 'OutputLimitError' } })
+  })
+})
