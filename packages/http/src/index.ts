@@ -1,2 +1,5 @@
 export { createHttpFetch, type HttpFetchOptions } from './http-fetch.js'
+export type { HttpSinkCommonOptions } from './http-sink.js'
+export { createPostHogBatchSink, type PostHogBatchSinkOptions } from './posthog-batch-sink.js'
 export type { DnsLookup } from './target-guard.js'
+export { createWebhookSink, type WebhookSinkOptions } from './webhook-sink.js'
