@@ -18,6 +18,7 @@ const MAIN_HELP = `sluice — run PostHog plugins in isolated-vm sandboxes
 Usage:
   sluice validate <plugin> [<plugin> ...] [config options]
   sluice run <plugin> [<plugin> ...] [config options] < events.jsonl > out.jsonl
+  sluice serve
   sluice help [<command>]
 
 A <plugin> is a folder holding plugin.json, or a .tgz, .tar or .zip archive of one.
@@ -27,6 +28,8 @@ Commands:
              list the plugin's functions, schedules, jobs, metrics and public jobs
   run        send JSONL events through the plugins' processEvent chain; processed events
              are written to stdout as JSONL, plugin logs and a summary to stderr
+  serve      start the server: PostHog-compatible capture, plugins, sinks and the admin API,
+             configured by environment variables (embedded defaults when none are set)
 
 Options:
   -h, --help      show help (also: sluice <command> --help)
@@ -85,7 +88,23 @@ or a plugin failed on an event (the other events are still processed and written
 plugin, its config or its setupPlugin failed (then nothing is run); 2 for usage errors.
 `
 
-const HELP: Record<string, string> = { validate: VALIDATE_HELP, run: RUN_HELP }
+const SERVE_HELP = `Usage: sluice serve
+
+Starts the Sluice server in the foreground. With no settings it runs embedded: the in-memory queue
+and cache, PGlite in ./.sluice-data, events written to ./.sluice-data/events.jsonl, listening on
+http://127.0.0.1:8000. The first start prints an admin token once.
+
+Settings are environment variables (SLUICE_PORT, SLUICE_QUEUE, KAFKA_BROKERS, DATABASE_URL,
+REDIS_URL, SLUICE_SINKS, ...): the README's Configuration section lists every one. An unknown
+SLUICE_* variable or a bad value stops the start with a message saying what to fix.
+
+SIGTERM or Ctrl-C shuts down gracefully: no new requests, queued events finish, sinks flush.
+
+Exit code: 0 after a graceful shutdown, 1 when the server could not start or stop, 2 for a bad
+setting.
+`
+
+const HELP: Record<string, string> = { validate: VALIDATE_HELP, run: RUN_HELP, serve: SERVE_HELP }
 
 /** The options every command takes. */
 function parseCommandArgs(args: readonly string[]) {
@@ -171,6 +190,18 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   if (values.help) {
     await writeTo(io.stdout, help)
     return EXIT.ok
+  }
+  if (command === 'serve') {
+    if (positionals.length > 0) {
+      await err(
+        `sluice serve: takes no arguments (settings are environment variables)\nRun 'sluice serve --help' for usage.\n`,
+      )
+      return EXIT.usage
+    }
+    const { runServer } = await import('@sluice/server')
+    await runServer({ env: io.env ?? {}, cwd: io.cwd, stderr: io.stderr })
+    // The server runs until a signal; its handler exits the process.
+    return new Promise<number>(() => {})
   }
   if (positionals.length === 0) {
     await err(

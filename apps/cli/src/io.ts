@@ -7,6 +7,8 @@ export interface CliIo {
   stderr: Writable
   /** Relative paths in arguments resolve against this folder. */
   cwd: string
+  /** Environment variables; only `sluice serve` reads them (its settings). */
+  env?: Readonly<Record<string, string | undefined>>
 }
 
 /** Writes text and resolves once the stream took it (backpressure), rejecting on a stream error. */

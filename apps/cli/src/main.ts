@@ -1,9 +1,15 @@
 // The process entry of the `sluice` command (bin/sluice.mjs loads it): the only file that touches
-// `process`. The CLI reads no environment variables.
+// `process`. Only `sluice serve` reads environment variables (the server's settings).
 import { runCli } from './cli.js'
 import type { CliIo } from './io.js'
 
-const io: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() }
+const io: CliIo = {
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  cwd: process.cwd(),
+  env: process.env,
+}
 
 // A closed stdout (`sluice run … | head`) surfaces as a failed write in the command, not a crash.
 process.stdout.on('error', () => {})

@@ -29,6 +29,7 @@ import {
   createMemoryStorage,
   createSystemClock,
 } from '@sluice/memory'
+import { type LoadedPluginFiles, loadPluginFiles } from '@sluice/plugin-files'
 import { createIsolatedVmSandbox } from '@sluice/sandbox-isolated-vm'
 import { parseEventLine } from './event-lines.js'
 import { type CliIo, writeTo } from './io.js'
@@ -38,7 +39,7 @@ import {
   folderName,
   resolveChainConfigs,
 } from './plugin-config.js'
-import { type LoadedPluginFiles, loadPluginFiles, pluginProblemLines } from './plugin-files.js'
+import { pluginProblemLines } from './problem-lines.js'
 
 /** What `sluice run` was asked to do. */
 export interface RunCommandOptions extends ConfigArguments {

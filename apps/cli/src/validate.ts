@@ -8,11 +8,11 @@ import {
   resolvePluginEntry,
   ValidationError,
 } from '@sluice/core'
+import { contentHash, formatBytes, type PluginFiles, readPluginFiles } from '@sluice/plugin-files'
 import { createIsolatedVmSandbox } from '@sluice/sandbox-isolated-vm'
-import { formatBytes } from './archive.js'
 import { type CliIo, writeTo } from './io.js'
 import { type ConfigArguments, folderName, resolveChainConfigs } from './plugin-config.js'
-import { contentHash, type PluginFiles, pluginProblemLines, readPluginFiles } from './plugin-files.js'
+import { pluginProblemLines } from './problem-lines.js'
 
 /** What `sluice validate` was asked to do. */
 export interface ValidateCommandOptions extends ConfigArguments {

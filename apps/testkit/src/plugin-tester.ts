@@ -446,6 +446,7 @@ export async function createPluginTester(options: PluginTesterOptions): Promise<
       }
     },
     callEach: (fn, calls) => instance.callEach(fn, calls),
+    callEachJson: (fn, calls) => instance.callEachJson(fn, calls),
     dispose: () => instance.dispose(),
   }
   const live: LiveConfig = {

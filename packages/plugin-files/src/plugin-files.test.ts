@@ -3,7 +3,15 @@ import { join } from 'node:path'
 import { ValidationError } from '@sluice/core'
 import { describe, expect, it } from 'vitest'
 import { tempRoot, tgz, writeFiles, zip } from '../test/helpers.js'
-import { contentHash, loadPluginFiles, readPluginFiles } from './plugin-files.js'
+import {
+  contentHash,
+  loadPluginArchive,
+  loadPluginFiles,
+  loadPluginSources,
+  readPluginArchive,
+  readPluginFiles,
+  readPluginSources,
+} from './plugin-files.js'
 
 const root = tempRoot()
 let count = 0
@@ -158,6 +166,130 @@ describe('loadPluginFiles', () => {
       { field: 'plugin.json', message: expect.stringMatching(/^is missing from /) },
     ])
     expect(await problemsOf(loadPluginFiles(folder({ 'plugin.json': '{"name":"p"}' })))).toEqual([
+      {
+        field: 'main',
+        message: 'no `main` in plugin.json and no entry file found; looked for index.ts, index.js',
+      },
+    ])
+  })
+})
+
+describe('readPluginArchive', () => {
+  const files = { 'plugin.json': '{"name":"p"}', 'index.ts': 'export function processEvent(e) { return e }' }
+
+  it('reads archive bytes by the kind its name gives, named in problems', async () => {
+    const plugin = await readPluginArchive(tgz({ ...files, 'logo.png': 'PNG' }, 'package/'), {
+      name: 'upload.tgz',
+    })
+    expect(plugin.files).toEqual(files)
+    expect(plugin.skipped).toEqual(['logo.png'])
+    expect(plugin.location).toBe('upload.tgz')
+  })
+
+  it('reads archive bytes by an explicit kind, whatever the name', async () => {
+    const plugin = await readPluginArchive(zip(files, 'plugin-main/'), { kind: 'zip', name: 'upload' })
+    expect(plugin.files).toEqual(files)
+  })
+
+  it('says how to name an archive whose kind it cannot tell', async () => {
+    expect(await problemsOf(readPluginArchive(zip(files)))).toEqual([
+      {
+        field: 'the uploaded archive',
+        message: 'is not a known archive kind; name it .tgz, .tar.gz, .tar or .zip, or give its kind',
+      },
+    ])
+    expect(await problemsOf(readPluginArchive(zip(files), { name: 'plugin.rar' }))).toEqual([
+      {
+        field: 'plugin.rar',
+        message: 'is not a known archive kind; name it .tgz, .tar.gz, .tar or .zip, or give its kind',
+      },
+    ])
+  })
+
+  it('applies the folder limits: archive size, file count and every bad file', async () => {
+    const data = tgz({ ...files, 'big.js': 'x'.repeat(2048) })
+    expect(await problemsOf(readPluginArchive(data, { name: 'a.tgz', maxTotalBytes: 64 }))).toEqual([
+      { field: 'a.tgz', message: 'is larger than 64 B, the limit for a plugin' },
+    ])
+    expect(
+      await problemsOf(readPluginArchive(zip({ ...files, 'c.js': '' }), { kind: 'zip', maxFiles: 2 })),
+    ).toEqual([{ field: 'the uploaded archive', message: 'holds more than 2 files, the limit for a plugin' }])
+    const bad = zip({ ...files, 'data.bin': new Uint8Array([1, 0]), 'latin1.txt': new Uint8Array([0xe9]) })
+    expect(await problemsOf(readPluginArchive(bad, { name: 'bad.zip' }))).toEqual([
+      {
+        field: 'data.bin',
+        message: 'is a binary file; a plugin holds text only (code, JSON, docs) — remove it',
+      },
+      { field: 'latin1.txt', message: 'is not UTF-8 text; save latin1.txt as UTF-8 or remove it' },
+    ])
+  })
+
+  it('refuses corrupt bytes and entries that climb out of the root', async () => {
+    const [problem] = await problemsOf(readPluginArchive(new Uint8Array([1, 2, 3]), { kind: 'tgz' }))
+    expect(problem?.message).toMatch(/^is not a gzip file: /)
+    expect(await problemsOf(readPluginArchive(zip({ ...files, '../x.js': '' }), { kind: 'zip' }))).toEqual([
+      { field: '../x.js', message: 'points outside the plugin folder' },
+    ])
+  })
+
+  it('loads the source with the manifest, like a folder', async () => {
+    const plugin = await loadPluginArchive(tgz(files), { name: 'p.tgz', pluginId: 3 })
+    expect(plugin.source).toMatchObject({ pluginId: 3, name: 'p', entry: 'index.ts' })
+  })
+})
+
+describe('readPluginSources', () => {
+  it('normalises paths, sorts files and skips what a folder skips', async () => {
+    const plugin = await readPluginSources({
+      './src/index.ts': 'export {}',
+      'plugin.json': '{"name":"p"}',
+      'node_modules/x/index.js': '',
+      'yarn.lock': '',
+    })
+    expect(plugin.files).toEqual({ 'plugin.json': '{"name":"p"}', 'src/index.ts': 'export {}' })
+    expect(Object.keys(plugin.files)).toEqual(['plugin.json', 'src/index.ts'])
+    expect(plugin.skipped).toEqual(['yarn.lock'])
+    expect(plugin.location).toBe('source files')
+    expect(plugin.bytes).toBe(21)
+  })
+
+  it('lists every path outside the root, duplicate and non-text value in one error', async () => {
+    expect(
+      await problemsOf(
+        readPluginSources({ '../etc/passwd': 'x', 'a.js': '1', './a.js': '2', 'b.js': 42, '': 'x' }),
+      ),
+    ).toEqual([
+      { field: '../etc/passwd', message: 'points outside the plugin folder; use a path inside it' },
+      { field: './a.js', message: 'names a.js again; give each file once' },
+      { field: 'b.js', message: "is not text; give each file's contents as a string" },
+      { field: '', message: 'points outside the plugin folder; use a path inside it' },
+    ])
+  })
+
+  it('applies the limits in UTF-8 bytes and refuses NUL characters', async () => {
+    expect(await problemsOf(readPluginSources({ 'a.js': 'é'.repeat(600) }, { maxFileBytes: 1024 }))).toEqual([
+      { field: 'a.js', message: 'is 1.2 kB; the limit for one plugin file is 1 kB' },
+    ])
+    expect(
+      await problemsOf(readPluginSources({ 'a.js': '1', 'b.js': '2', 'c.js': '3' }, { maxFiles: 2 })),
+    ).toEqual([
+      {
+        field: 'source files',
+        message: 'holds 3 files; the limit is 2 (node_modules and .git are not counted)',
+      },
+    ])
+    expect(await problemsOf(readPluginSources({ 'a.js': 'x\0y' }))).toEqual([
+      {
+        field: 'a.js',
+        message: 'is a binary file; a plugin holds text only (code, JSON, docs) — remove it',
+      },
+    ])
+  })
+
+  it('loads the source, reporting a missing entry as a manifest problem', async () => {
+    const plugin = await loadPluginSources({ 'plugin.json': '{"name":"s"}', 'index.js': 'exports.a = 1' })
+    expect(plugin.source).toMatchObject({ name: 's', entry: 'index.js', version: contentHash(plugin.files) })
+    expect(await problemsOf(loadPluginSources({ 'plugin.json': '{"name":"s"}' }))).toEqual([
       {
         field: 'main',
         message: 'no `main` in plugin.json and no entry file found; looked for index.ts, index.js',

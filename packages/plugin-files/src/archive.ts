@@ -17,8 +17,11 @@ export interface ArchiveLimits {
   maxFiles: number
 }
 
-/** The archive kinds read by {@link readArchive}, by file name. */
-export function archiveKind(path: string): 'tar' | 'tgz' | 'zip' | null {
+/** The archive formats {@link readArchive} reads: gzipped tar, tar, zip. */
+export type ArchiveKind = 'tar' | 'tgz' | 'zip'
+
+/** The archive kind of a file name (`.tgz`, `.tar.gz`, `.tar`, `.zip`), or null. */
+export function archiveKind(path: string): ArchiveKind | null {
   const name = path.toLowerCase()
   if (name.endsWith('.tgz') || name.endsWith('.tar.gz')) return 'tgz'
   if (name.endsWith('.tar')) return 'tar'
@@ -44,7 +47,7 @@ export function formatBytes(bytes: number): string {
 /** Unpacks the regular files of an archive; folders, links and devices are left out. */
 export function readArchive(
   name: string,
-  kind: 'tar' | 'tgz' | 'zip',
+  kind: ArchiveKind,
   data: Buffer,
   limits: ArchiveLimits,
 ): ArchiveEntry[] {

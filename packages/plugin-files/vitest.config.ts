@@ -1,0 +1,3 @@
+import { sluiceProject } from '../../tooling/vitest/project.ts'
+
+export default sluiceProject('plugin-files')
