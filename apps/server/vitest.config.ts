@@ -1,3 +1,3 @@
 import { sluiceProject } from '../../tooling/vitest/project.ts'
 
-export default sluiceProject('server')
+export default sluiceProject('server', { services: ['kafka', 'postgres', 'redis', 'pubsub'] })

@@ -1,0 +1,38 @@
+import type { Sink } from '@sluice/core'
+import { createPostHogBatchSink, createWebhookSink } from '@sluice/http'
+import { createKafkaSink } from '@sluice/queue-kafka'
+import { createPubSubSink } from '@sluice/queue-pubsub'
+import type { PostgresStore } from '@sluice/store-postgres'
+import type { ServerConfig, SinkSetting } from '../config.js'
+import { createJsonlFileSink, createJsonlStreamSink } from './jsonl-sink.js'
+
+/** Where the Pub/Sub queue and sinks connect: the emulator when `PUBSUB_EMULATOR_HOST` is set. */
+export function pubsubConnection(config: ServerConfig) {
+  return {
+    projectId: config.pubsubProjectId,
+    ...(config.pubsubEmulatorHost === null ? {} : { apiEndpoint: config.pubsubEmulatorHost }),
+  }
+}
+
+/** The sinks `SLUICE_SINKS` names, in its order. */
+export function createSinks(config: ServerConfig, store: PostgresStore): Sink[] {
+  const create = (setting: SinkSetting): Sink => {
+    switch (setting.kind) {
+      case 'stdout':
+        return createJsonlStreamSink({ stream: process.stdout, name: 'stdout' })
+      case 'file':
+        return createJsonlFileSink({ path: setting.path })
+      case 'kafka':
+        return createKafkaSink({ brokers: config.kafkaBrokers ?? '', topic: setting.topic })
+      case 'pubsub':
+        return createPubSubSink({ ...pubsubConnection(config), topic: setting.topic })
+      case 'postgres':
+        return store.createSink({ table: setting.table })
+      case 'posthog':
+        return createPostHogBatchSink({ host: setting.url, apiKey: config.posthogSink.apiKey ?? '' })
+      case 'webhook':
+        return createWebhookSink({ url: setting.url, headers: config.webhookSink.headers })
+    }
+  }
+  return config.sinks.map(create)
+}
