@@ -184,7 +184,7 @@ describe('Batcher', () => {
     expect(ids(calls[1])).toEqual(['a2'])
   })
 
-  it('stop() waits for the call in flight and settles it, nacks what waits, and nacks what arrives later', async () => {
+  it('stop() waits for the call in flight and settles it, and leaves what waits or arrives later to the subscriber', async () => {
     const { batcher, calls, settled, deliver } = harness({ maxBatchSize: 1 })
     deliver('a1')
     deliver('b1')
@@ -197,20 +197,31 @@ describe('Batcher', () => {
     expect(stopped).toBe(false)
     calls[0]?.resolve()
     await stopping
-    expect(settled).toEqual(['ack a1', 'nack b1'])
-    expect(calls).toHaveLength(1)
+    expect(settled).toEqual(['ack a1'])
+    expect(batcher.pending).toBe(0)
     deliver('c1')
-    expect(settled).toEqual(['ack a1', 'nack b1', 'nack c1'])
+    await flush()
+    expect(calls).toHaveLength(1)
+    expect(settled).toEqual(['ack a1'])
   })
 
-  it('nacks a rejected batch at once when stopping, instead of after the redelivery delay', async () => {
-    const { batcher, calls, settled, deliver } = harness({ redeliveryDelayMs: 60_000 })
-    deliver('a1')
+  it('when stopping, lets a rejected batch go at once, unsettled, instead of nacking it after the delay', async () => {
+    const first = harness({ redeliveryDelayMs: 60_000 })
+    const second = harness({}, { clock: first.clock, group: first.group })
+    first.deliver('a1')
     await flush()
-    const stopping = batcher.stop()
-    calls[0]?.reject()
+    const stopping = first.batcher.stop()
+    first.calls[0]?.reject()
     await stopping
-    expect(settled).toEqual(['nack a1'])
+    expect(first.settled).toEqual([])
+    second.deliver('a2')
+    await flush()
+    expect(second.calls).toHaveLength(0)
+    second.deliver('a1')
+    await flush()
+    second.calls[0]?.resolve()
+    await flush()
+    expect(second.calls.flatMap(second.ids)).toEqual(['a1', 'a2'])
   })
 
   it('never gives one key to two consumers of a group at once, and holds a key a stopped consumer nacked', async () => {
@@ -227,7 +238,8 @@ describe('Batcher', () => {
     second.calls[0]?.resolve()
     await flush()
 
-    // A consumer stops holding a3 (not yet handed out): it is nacked, and a4, later, waits for it.
+    // A consumer stops holding a3 (not yet handed out): it is left to the subscriber's close, and
+    // a4, later, waits for it.
     first.deliver('b1')
     await flush()
     first.deliver('a3')
@@ -235,7 +247,7 @@ describe('Batcher', () => {
     const stopping = first.batcher.stop()
     first.calls[1]?.resolve()
     await stopping
-    expect(first.settled).toContain('nack a3')
+    expect(first.settled).not.toContain('nack a3')
     second.deliver('a4')
     await flush()
     expect(second.calls).toHaveLength(1)
@@ -245,6 +257,24 @@ describe('Batcher', () => {
     second.calls[1]?.resolve()
     await flush()
     expect(second.calls.slice(1).flatMap(second.ids)).toEqual(['a3', 'a4'])
+  })
+
+  it('holds later messages of a key a stopped consumer was handed after it stopped, until that one is back', async () => {
+    const first = harness()
+    const second = harness({}, { clock: first.clock, group: first.group })
+    await first.batcher.stop()
+    // The stopped consumer's stream hands over a5 before the subscriber closes (and nacks it).
+    first.deliver('a5')
+    expect(first.settled).toEqual([])
+    second.deliver('a6')
+    second.deliver('b1')
+    await flush()
+    expect(second.calls.flatMap(second.ids)).toEqual(['b1'])
+    second.deliver('a5')
+    await flush()
+    second.calls[0]?.resolve()
+    await flush()
+    expect(second.calls.slice(1).flatMap(second.ids)).toEqual(['a5', 'a6'])
   })
 
   it('forgets buffered messages without settling them when their subscriber is gone', async () => {

@@ -241,7 +241,10 @@ export class Batcher {
   /** Takes one delivery from the service. */
   receive(delivery: Delivery): void {
     if (this.stopped) {
-      settle(delivery, 'nack')
+      // Left to the subscriber's close, which nacks what it still leases; later messages of the
+      // key wait in the group for this one to come back.
+      if (delivery.orderingKey !== null)
+        this.options.group.awaitRedelivery(delivery.orderingKey, [delivery.id])
       return
     }
     const existing = this.entries.get(delivery.id)
@@ -270,8 +273,12 @@ export class Batcher {
   }
 
   /**
-   * Stops handing out batches, waits for the handler calls in flight and settles them, then nacks
-   * everything still buffered so other consumers get it at once. Idempotent.
+   * Stops handing out batches and waits for the handler calls in flight, acking or letting go of
+   * their messages. What is still buffered, and what arrives later, is left unsettled, its keys
+   * waiting in the group: the caller then closes the subscriber, which stops the stream first and
+   * nacks what it still leases. Nacking while the stream is open would make the service hand
+   * those messages straight back to this consumer (the emulator does), and newer messages of the
+   * keys could then run elsewhere first. Idempotent.
    */
   stop(): Promise<void> {
     this.stopPromise ??= this.shutdown()
@@ -283,7 +290,7 @@ export class Batcher {
    * the service delivers them again. Handler calls in flight carry on.
    */
   discard(): void {
-    this.release(false)
+    this.release()
   }
 
   private async shutdown(): Promise<void> {
@@ -293,25 +300,25 @@ export class Batcher {
     while (this.running.size > 0) await Promise.allSettled([...this.running])
     for (const [timer, batch] of this.delayed) {
       timer.cancel()
-      this.nackBatch(batch)
+      this.redeliver(batch)
     }
     this.delayed.clear()
-    this.release(true)
+    this.release()
     this.stopped = true
     this.options.group.leave(this.member)
   }
 
   /**
-   * Lets go of every buffered and held message (nacking them, or not when their subscriber is gone
-   * and the service delivers them again anyway). Their keys wait in the group for them to come
-   * back, so another consumer cannot run later messages of those keys first.
+   * Lets go of every buffered and held message without settling it (its subscriber is closing or
+   * gone, and the service delivers it again). Their keys wait in the group for them to come back,
+   * so another consumer cannot run later messages of those keys first.
    */
-  private release(nack: boolean): void {
+  private release(): void {
     const { group } = this.options
     const byKey = group.takeHeld(this.member)
     for (const [key, fifo] of this.queues) {
       if (key === UNORDERED) {
-        for (const entry of fifo) this.letGo(entry, nack)
+        for (const entry of fifo) this.entries.delete(entry.id)
         continue
       }
       byKey.set(key, [...fifo, ...(byKey.get(key) ?? [])])
@@ -319,7 +326,7 @@ export class Batcher {
     this.queues.clear()
     this.buffered = 0
     for (const [key, entries] of byKey) {
-      for (const entry of entries) this.letGo(entry, nack)
+      for (const entry of entries) this.entries.delete(entry.id)
       group.awaitRedelivery(
         key,
         entries.map((entry) => entry.id),
@@ -437,26 +444,28 @@ export class Batcher {
 
   private reject(batch: Batch): void {
     if (this.stopping || this.options.redeliveryDelayMs <= 0) {
-      this.nackBatch(batch)
+      this.redeliver(batch)
       return
     }
     // The batch's keys stay held meanwhile, so a failing handler cannot spin on them.
     const timer = this.options.clock.setTimer(this.options.redeliveryDelayMs, () => {
       this.delayed.delete(timer)
-      this.nackBatch(batch)
+      this.redeliver(batch)
     })
     this.delayed.set(timer, batch)
   }
 
   /**
-   * Nacks a rejected batch and every buffered or held message of its keys: the service delivers
-   * a key's messages again from the first nacked one, and later ones must not overtake them.
+   * Nacks a rejected batch and every buffered or held message of its keys (when stopping, leaves
+   * them to the subscriber's close): the service delivers a key's messages again from the first
+   * nacked one, and later ones must not overtake them.
    */
-  private nackBatch(batch: Batch): void {
+  private redeliver(batch: Batch): void {
     const { group } = this.options
+    const nackNow = !this.stopping
     const nacked = new Map<string, string[]>()
     for (const entry of batch.entries) {
-      this.nack(entry)
+      this.letGo(entry, nackNow)
       if (entry.orderingKey !== null) {
         const ids = nacked.get(entry.orderingKey)
         if (ids) ids.push(entry.id)
@@ -470,12 +479,12 @@ export class Batcher {
         this.queues.delete(key)
         this.buffered -= fifo.length
         for (const entry of fifo) {
-          this.nack(entry)
+          this.letGo(entry, nackNow)
           ids.push(entry.id)
         }
       }
       for (const entry of group.takeHeld(this.member, key).get(key) ?? []) {
-        this.nack(entry)
+        this.letGo(entry, nackNow)
         ids.push(entry.id)
       }
       group.awaitRedelivery(key, ids)

@@ -398,8 +398,8 @@ class Consumer {
 
   private async shutdown(): Promise<void> {
     clearTimeout(this.reopenTimer)
-    // Handler calls in flight finish and settle first: closing the subscriber sends the acks
-    // and nacks still queued, and nacks whatever the batcher did not settle.
+    // Handler calls in flight finish and settle first; closing the subscriber then ends the
+    // stream, nacks whatever the batcher did not settle and sends the acks and nacks still queued.
     await this.batcher.stop()
     try {
       await this.subscription.close()
