@@ -5,6 +5,7 @@ import { isRetryError } from '../src/errors.js'
 import { groupIntoLanes, parseMetricsDeclaration, runLanes } from '../src/policy/index.js'
 import {
   type CallOutcome,
+  type JsonCallOutcome,
   type LaneCall,
   type LoadedPlugin,
   PLUGIN_FUNCTION_NAMES,
@@ -15,6 +16,7 @@ import {
   type PluginSource,
   type Sandbox,
 } from '../src/ports/sandbox.js'
+import { TEAM_ID_CHANGED } from '../src/runtime/pipeline.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: plugin modules are untyped user code
 export type TestPluginModule = Record<string, any>
@@ -114,13 +116,25 @@ export function createInProcessSandbox(
               return outcomes
             },
             async callEachJson(fn, calls) {
+              const args = calls.map((call) => JSON.parse(call.json))
+              // Read before the call: plugins may change the argument in place.
+              const teams = args.map((arg) => arg?.team_id)
               const outcomes = await instance.callEach(
                 fn,
-                calls.map((call) => ({ lane: call.lane, args: [JSON.parse(call.json)] })),
+                calls.map((call, index) => ({ lane: call.lane, args: [args[index]] })),
               )
-              return outcomes.map((outcome) =>
-                outcome.ok ? { ok: true, json: JSON.stringify(outcome.value) ?? null } : outcome,
-              )
+              return outcomes.map((outcome, index): JsonCallOutcome => {
+                if (!outcome.ok) return outcome
+                const value = outcome.value as { team_id?: unknown } | null | undefined
+                const isEvent = typeof value === 'object' && value !== null && !Array.isArray(value)
+                if (fn === 'processEvent' && isEvent && value.team_id !== teams[index]) {
+                  return {
+                    ok: false,
+                    failure: { name: 'Error', message: TEAM_ID_CHANGED, retry: false, timeout: false },
+                  }
+                }
+                return { ok: true, json: JSON.stringify(outcome.value) ?? null }
+              })
             },
             async dispose() {
               disposed = true

@@ -6,6 +6,7 @@ import {
   PLUGIN_FUNCTION_NAMES,
   type PluginFailure,
   type PluginHost,
+  TEAM_ID_CHANGED,
 } from '@sluice/core'
 import ivm from 'isolated-vm'
 import { type BridgeLimits, createBridge } from './bridge.js'
@@ -281,6 +282,7 @@ export class GuestContext {
         maxLogChars: limits.maxLogChars,
         maxOutputChars: limits.maxOutputChars,
         maxFailureChars: { name: MAX_FAILURE_NAME, message: MAX_FAILURE_MESSAGE, stack: MAX_FAILURE_STACK },
+        teamIdChanged: TEAM_ID_CHANGED,
       })
       const runtime = (await factory.apply(undefined, [new ivm.Callback(bridge), settings], {
         ...run,

@@ -42,7 +42,7 @@ describe('text batches (callEachJson)', () => {
   it('keeps call order and lane order when a large batch is split into chunks', async () => {
     const instance = await load(`exports.processEvent = (e, { global }) => {
       const seen = (global[e.distinct_id] = (global[e.distinct_id] || 0) + 1)
-      return { n: e.properties.n, seen }
+      return { team_id: e.team_id, n: e.properties.n, seen }
     }`)
     const calls = Array.from({ length: 1000 }, (_, n) => ({
       lane: `u${n % 7}`,
@@ -50,8 +50,47 @@ describe('text batches (callEachJson)', () => {
     }))
     const outcomes = await instance.callEachJson('processEvent', calls)
     expect(outcomes).toEqual(
-      calls.map((_call, n) => ({ ok: true, json: JSON.stringify({ n, seen: Math.floor(n / 7) + 1 }) })),
+      calls.map((_call, n) => ({
+        ok: true,
+        json: JSON.stringify({ team_id: 2, n, seen: Math.floor(n / 7) + 1 }),
+      })),
     )
+  })
+
+  it("fails a processEvent call whose result does not keep the argument's team_id, however it tries", async () => {
+    const instance = await load(`exports.processEvent = (e) => {
+      const n = e.properties.n
+      if (n === 0) return e
+      if (n === 1) { e.team_id = 3; return e }
+      if (n === 2) return { ...e, team_id: '2' }
+      if (n === 3) { const { team_id, ...rest } = e; return rest }
+      if (n === 4) return Promise.resolve({ ...e, team_id: 5 })
+      // An accessor could show one value to a check and another to JSON.stringify.
+      if (n === 5) return Object.defineProperty({ ...e }, 'team_id', { get: () => 2, enumerable: true })
+      return 'not an event'
+    }`)
+    const outcomes = await instance.callEachJson(
+      'processEvent',
+      [0, 1, 2, 3, 4, 5, 6].map((n) => ({ lane: `u${n}`, json: text(n) })),
+    )
+    const changed = {
+      ok: false,
+      failure: expect.objectContaining({ message: 'Plugin tried to change event.team_id' }),
+    }
+    expect(outcomes).toEqual([
+      { ok: true, json: text(0) },
+      changed,
+      changed,
+      changed,
+      changed,
+      changed,
+      { ok: true, json: '"not an event"' },
+    ])
+    // Other functions return what they like.
+    const other = await load('exports.onEvent = (e) => ({ ...e, team_id: 9 })')
+    expect(await other.callEachJson('onEvent', [{ lane: 'a', json: text(1) }])).toEqual([
+      { ok: true, json: JSON.stringify({ ...event(1), team_id: 9 }) },
+    ])
   })
 
   it('fails only the call whose text is not JSON', async () => {

@@ -222,6 +222,11 @@ export interface PluginInstance {
    * {@link callEach} for one-argument calls whose argument the host already holds as JSON text
    * (an event off a queue, or a previous plugin's output): the text goes in as it is and results
    * come back as text, so a chain of plugins costs the host no encoding per plugin.
+   *
+   * A `processEvent` call whose result is an object without the argument's `team_id` fails with
+   * `TEAM_ID_CHANGED` (SPEC §2), so the host need not parse every plugin's result to enforce it. The
+   * check runs beside plugin code, so a hostile plugin may slip past it: the host checks again
+   * where it parses the result anyway.
    */
   callEachJson(fn: PluginFunctionName, calls: readonly JsonLaneCall[]): Promise<JsonCallOutcome[]>
   /** Releases the instance; later calls reject. */

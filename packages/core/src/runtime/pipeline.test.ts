@@ -87,6 +87,36 @@ describe('the processEvent chain', () => {
     expect(await rt.logs()).toContainEqual(expect.stringContaining('Plugin tried to change event.team_id'))
   })
 
+  it('dead-letters an event whose chain result changed team_id past the sandbox check, as it came in', async () => {
+    const rt = createTestRuntime({
+      sly: { processEvent: (e: AnyEvent) => ({ ...e, properties: { ...e.properties, sly: true } }) },
+      after: { processEvent: (e: AnyEvent) => e },
+    })
+    await rt.install('sly', { order: 1 })
+    await rt.install('after', { order: 2 })
+    await rt.configs.reconcile()
+    // What a plugin that fooled the sandbox's own check (say with a proxy) would hand back.
+    const [sly] = rt.configs.chain(1)
+    if (!sly) throw new Error('no chain')
+    const honest = sly.instance.callEachJson.bind(sly.instance)
+    sly.instance.callEachJson = async (fn, calls) =>
+      (await honest(fn, calls)).map((outcome) =>
+        outcome.ok && outcome.json !== null
+          ? { ok: true, json: outcome.json.replace('"team_id":1', '"team_id":2') }
+          : outcome,
+      )
+    const incoming = event()
+    await rt.run([incoming])
+    expect(rt.sink.events).toEqual([])
+    expect(rt.deadLetters.entries).toHaveLength(1)
+    const [letter] = rt.deadLetters.entries
+    expect(letter?.source).toBe('ingestion')
+    expect(letter?.teamId).toBe(1)
+    expect(letter?.reason).toContain('Plugin tried to change event.team_id')
+    expect(JSON.parse(letter?.payload ?? 'null')).toMatchObject({ uuid: incoming.uuid, team_id: 1 })
+    expect(JSON.parse(letter?.payload ?? 'null').properties.sly).toBeUndefined()
+  })
+
   it('skips plugins already listed on a re-processed event', async () => {
     let calls = 0
     const rt = createTestRuntime({

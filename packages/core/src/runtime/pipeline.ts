@@ -54,9 +54,17 @@ export interface Pipeline {
 }
 
 interface InFlight {
+  /** The event as last parsed: as decoded, or as a processEventBatch plugin returned it. */
   event: PluginEvent
-  /** `event` as JSON text, handed to the next plugin as it is. */
+  /**
+   * The event as JSON text, handed to the next plugin as it is. processEvent results are parsed
+   * only once the chain is done (the sandbox enforces `team_id` on each): until then this is newer
+   * than `event`, and `unparsed` is set.
+   */
   json: string
+  unparsed: boolean
+  /** The event's text as it entered the chain, for a dead letter if the chain's result is bad. */
+  input: string
   lane: string
   succeeded: string[]
   failed: string[]
@@ -64,6 +72,18 @@ interface InFlight {
 
 /** Events per chunk of a team's batch going through its chain (see `runChain`). */
 const CHAIN_CHUNK = 128
+
+/** A processEvent result kept as text until its chain is done (see `settleChain`). */
+const UNPARSED: unique symbol = Symbol('unparsed')
+
+/**
+ * A processEvent result, without parsing it: null when dropped, a string when it is not an event,
+ * else {@link UNPARSED}. The sandbox gives an object's JSON text, which starts with `{`.
+ */
+const classifyResult = (json: string | null): null | string | typeof UNPARSED => {
+  if (json === null || json === 'null') return null
+  return json.startsWith('{') ? UNPARSED : 'returned something that is not an event'
+}
 
 const ASYNC_FUNCTIONS = ['onEvent', 'onSnapshot', 'exportEvents', 'composeWebhook'] as const
 
@@ -102,7 +122,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     events: readonly { properties?: Record<string, unknown> }[],
   ): Promise<CallOutcome[]> => tracked(config, events, () => config.instance.callEach(fn, calls))
 
-  /** A processEvent result as the event it returns: null when dropped, a string when unusable. */
+  /** A plugin's result as the event it returns: null when dropped, a string when unusable. */
   const readResult = (
     json: string | null,
     batchForm: boolean,
@@ -138,8 +158,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       if (candidates.length === 0) continue
       const batchForm = !config.has('processEvent')
       const fn = batchForm ? 'processEventBatch' : 'processEvent'
-      // Events go in and come out as JSON text: the host parses each result once (to check it)
-      // and hands the text on to the next plugin without encoding it again.
+      // Events go in and come out as JSON text, handed on to the next plugin without encoding it
+      // again. processEvent results are parsed once, after the chain (see `settleChain`).
       const calls: JsonLaneCall[] = candidates.map((item) => ({
         lane: item.lane,
         json: batchForm ? `[${item.json}]` : item.json,
@@ -153,15 +173,20 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       candidates.forEach((item, index) => {
         const outcome = outcomes[index] as JsonCallOutcome
         telemetry.count(config.id, 'eventsIn')
-        const result = outcome.ok ? readResult(outcome.json, batchForm, item.event.team_id) : null
-        if (!outcome.ok || typeof result === 'string') {
+        const fail = (reason: string) => {
           item.failed.push(config.tag)
           telemetry.count(config.id, 'eventsFailed')
-          log(
-            config,
-            'error',
-            `${fn} failed on event ${item.event.uuid}: ${outcome.ok ? result : failureText(outcome)}`,
-          )
+          log(config, 'error', `${fn} failed on event ${item.event.uuid}: ${reason}`)
+        }
+        if (!outcome.ok) {
+          fail(failureText(outcome))
+          return
+        }
+        const result = batchForm
+          ? readResult(outcome.json, true, item.event.team_id)
+          : classifyResult(outcome.json)
+        if (typeof result === 'string') {
+          fail(result)
           return
         }
         if (result === null) {
@@ -169,8 +194,14 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           telemetry.count(config.id, 'eventsDropped')
           return
         }
-        item.event = result
-        item.json = outcome.ok && outcome.json !== null && !batchForm ? outcome.json : JSON.stringify(result)
+        if (result === UNPARSED) {
+          item.json = outcome.json as string
+          item.unparsed = true
+        } else {
+          item.event = result
+          item.json = JSON.stringify(result)
+          item.unparsed = false
+        }
         item.succeeded.push(config.tag)
         telemetry.count(config.id, 'eventsOut')
       })
@@ -184,11 +215,40 @@ export function createPipeline(options: PipelineOptions): Pipeline {
    * isolate has its own thread, so one chunk is in the second plugin while the next is in the
    * first, and the host checks results of one chunk while isolates work on others.
    */
-  const runChain = async (teamId: number, items: InFlight[]): Promise<InFlight[]> => {
+  const runChain = async (
+    teamId: number,
+    items: InFlight[],
+    rejected: NewDeadLetter[],
+  ): Promise<InFlight[]> => {
     const chain = configs.chain(teamId)
     if (chain.length === 0) return items
     const chunks = chunkLanes(items, (item) => item.lane, CHAIN_CHUNK)
-    return (await Promise.all(chunks.map((chunk) => runChainOn(chain, chunk)))).flat()
+    const kept = (await Promise.all(chunks.map((chunk) => runChainOn(chain, chunk)))).flat()
+    return kept.filter((item) => settleChain(item, rejected))
+  }
+
+  /**
+   * Parses the chain's last processEvent result and checks it again: the sandbox's own check of
+   * `team_id` runs beside plugin code, which a hostile plugin can fool. An event that fails here
+   * cannot be blamed on one plugin and must not go out as it is: it becomes a dead letter, as it
+   * entered the chain, to replay once the plugin is dealt with. False when the event went there.
+   */
+  const settleChain = (item: InFlight, rejected: NewDeadLetter[]): boolean => {
+    if (!item.unparsed) return true
+    const result = readResult(item.json, false, item.event.team_id)
+    if (result !== null && typeof result !== 'string') {
+      item.event = result
+      item.unparsed = false
+      return true
+    }
+    rejected.push({
+      source: 'ingestion',
+      reason: `the result of plugins ${item.succeeded.join(', ')} failed the host's check (${result ?? 'dropped in transit'}), though each passed the sandbox's: a plugin may be tampering with its sandbox`,
+      payload: item.input,
+      teamId: item.event.team_id,
+      configId: null,
+    })
+    return false
   }
 
   const finish = (item: InFlight, deferred: readonly string[]): ProcessedPluginEvent => {
@@ -366,17 +426,27 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         }
         const { event, json } = decoded
         const list = byTeam.get(event.team_id) ?? []
-        list.push({ event, json, lane: `${event.team_id}:${event.distinct_id}`, succeeded: [], failed: [] })
+        list.push({
+          event,
+          json,
+          unparsed: false,
+          input: json,
+          lane: `${event.team_id}:${event.distinct_id}`,
+          succeeded: [],
+          failed: [],
+        })
         byTeam.set(event.team_id, list)
       }
       if (rejected.length > 0) await deadLetters.put(rejected)
 
+      const refusedByChains: NewDeadLetter[] = []
       const perTeam = await Promise.all(
         [...byTeam].map(async ([teamId, items]) => {
           const snapshots = items.filter((item) => isSnapshotEvent(item.event))
           const kept = await runChain(
             teamId,
             items.filter((item) => !isSnapshotEvent(item.event)),
+            refusedByChains,
           )
           const asyncConfigs = configs
             .teamConfigs(teamId)
@@ -400,6 +470,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         }),
       )
 
+      if (refusedByChains.length > 0) await deadLetters.put(refusedByChains)
       const output = perTeam.flatMap((team) => team.processed)
       if (output.length > 0) {
         const refused = (await Promise.all(sinks.map((sink) => writeOrRefuse(sink, output)))).flat()

@@ -15,10 +15,13 @@
   const NumberIsNaN = Number.isNaN
   const freeze = Object.freeze
   const hasOwn = (object, key) => Object.hasOwn(object, key)
+  const ownDescriptor = Object.getOwnPropertyDescriptor
+  const objectHasOwn = Object.hasOwn
   const settings = parse(settingsJson)
   const MAX_LOG_CHARS = settings.maxLogChars
   const MAX_OUTPUT_CHARS = settings.maxOutputChars
   const MAX_FAILURE_CHARS = settings.maxFailureChars
+  const TEAM_ID_CHANGED = settings.teamIdChanged
 
   // ---- errors ----------------------------------------------------------------------------------
 
@@ -1088,7 +1091,8 @@
    * A call's outcome: a JSON string, or for a value in a text batch `{ json }`, the value's own JSON
    * (framed by `frameOutcomes`, so the host gets it without decoding the outcome around it).
    */
-  function encodeValue(call, value) {
+  function encodeValue(call, value, teamId) {
+    if (call.guardsTeam && !keepsTeam(value, teamId)) return failureOutcome(new Error(TEAM_ID_CHANGED))
     const json = value === undefined ? undefined : stringify(value)
     if (json === undefined) return '{"ok":true}'
     if (json.length > MAX_OUTPUT_CHARS) {
@@ -1133,16 +1137,46 @@
 
   const asSent = (args) => args
 
-  /** How a batch calls `fn`: the plugin function, and how its arguments are prepared; null if not exported. */
+  /**
+   * Whether a processEvent result keeps the event's team_id (SPEC: a plugin that changes it fails).
+   * Only objects are checked; the host reports other results. Read through the own descriptor, so
+   * a getter cannot show one value here and another to `stringify`; a proxy still could, which is
+   * why the host checks the chain's final result again.
+   */
+  function keepsTeam(value, teamId) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return true
+    const descriptor = ownDescriptor(value, 'team_id')
+    return descriptor !== undefined && objectHasOwn(descriptor, 'value') && descriptor.value === teamId
+  }
+
+  /** The argument event's team_id, read before the plugin can change the event in place. */
+  function argumentTeam(call, args) {
+    if (!call.guardsTeam) return undefined
+    const event = args[0]
+    if (event === null || typeof event !== 'object') return undefined
+    const descriptor = ownDescriptor(event, 'team_id')
+    return descriptor !== undefined && objectHasOwn(descriptor, 'value') ? descriptor.value : undefined
+  }
+
+  /**
+   * How a batch calls `fn`: the plugin function, how its arguments are prepared, and whether its
+   * results must keep the argument's team_id (processEvent in a text batch); null if not exported.
+   */
   function callTarget(fn, text) {
     const target = findExport(fn)
     if (target === null) return null
-    return { fn, text, target, prepare: fn === 'composeWebhook' ? reviveWebhookEvent : asSent }
+    return {
+      fn,
+      text,
+      target,
+      prepare: fn === 'composeWebhook' ? reviveWebhookEvent : asSent,
+      guardsTeam: text && fn === 'processEvent',
+    }
   }
 
-  function safeEncode(call, value) {
+  function safeEncode(call, value, teamId) {
     try {
-      return encodeValue(call, value)
+      return encodeValue(call, value, teamId)
     } catch (error) {
       return failureOutcome(error)
     }
@@ -1154,7 +1188,7 @@
     typeof value.then === 'function'
 
   // A promise result waits under a deadline that `expire` enforces; whichever settles first wins.
-  function awaitWithDeadline(call, pending, timeoutMs) {
+  function awaitWithDeadline(call, pending, timeoutMs, teamId) {
     return new Promise((resolve) => {
       const timer = {
         deadline: now() + timeoutMs,
@@ -1167,7 +1201,7 @@
       }
       try {
         pending.then(
-          (value) => settleWith(() => safeEncode(call, value)),
+          (value) => settleWith(() => safeEncode(call, value, teamId)),
           (error) => settleWith(() => failureOutcome(error)),
         )
       } catch (error) {
@@ -1179,13 +1213,16 @@
   /** Starts one call: its outcome, or a promise of it when the plugin returned a promise. */
   function startCall(call, request, index) {
     let value
+    let teamId
     try {
-      value = call.target(...call.prepare(request.argsAt(index)), meta)
-      if (isThenable(value)) return awaitWithDeadline(call, value, request.timeoutMs)
+      const args = call.prepare(request.argsAt(index))
+      teamId = argumentTeam(call, args)
+      value = call.target(...args, meta)
+      if (isThenable(value)) return awaitWithDeadline(call, value, request.timeoutMs, teamId)
     } catch (error) {
       return failureOutcome(error)
     }
-    return safeEncode(call, value)
+    return safeEncode(call, value, teamId)
   }
 
   // Runs a lane's calls in order from `position`, synchronously while they finish synchronously
