@@ -43,6 +43,20 @@ export interface KafkaConnectionOptions {
   logLevel?: KafkaLogLevel
 }
 
+/** Just the connection options of a factory's options (which may hold callbacks, such as `onError`). */
+export function connectionOptions(options: KafkaConnectionOptions): KafkaConnectionOptions {
+  const { brokers, clientId, ssl, sasl, connectionTimeoutMs, requestTimeoutMs, retries, logLevel } = options
+  const picked: KafkaConnectionOptions = { brokers }
+  if (clientId !== undefined) picked.clientId = clientId
+  if (ssl !== undefined) picked.ssl = ssl
+  if (sasl !== undefined) picked.sasl = sasl
+  if (connectionTimeoutMs !== undefined) picked.connectionTimeoutMs = connectionTimeoutMs
+  if (requestTimeoutMs !== undefined) picked.requestTimeoutMs = requestTimeoutMs
+  if (retries !== undefined) picked.retries = retries
+  if (logLevel !== undefined) picked.logLevel = logLevel
+  return picked
+}
+
 const levels: Record<KafkaLogLevel, number> = {
   nothing: kafkajs.logLevel.NOTHING,
   error: kafkajs.logLevel.ERROR,

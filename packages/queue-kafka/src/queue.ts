@@ -11,7 +11,7 @@ import {
 import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs'
 import { connect, type KafkaConnectionOptions } from './connection.js'
 import { toQueueError } from './errors.js'
-import { createProducerSession } from './producer.js'
+import { createThreadedProducerSession } from './producer-thread.js'
 import { createTopicEnsurer, layoutProblem, type TopicLayoutOptions, topicNameProblem } from './topics.js'
 
 /** Options of {@link createKafkaQueue}. */
@@ -163,7 +163,7 @@ export function createKafkaQueue(options: KafkaQueueOptions): QueueTransport {
   }
   const onError = options.onError ?? (() => {})
   const { brokers } = connection
-  const producer = createProducerSession(connection)
+  const producer = createThreadedProducerSession(options, connection)
   const topics = createTopicEnsurer(connection, options)
   const subscriptions = new Set<QueueSubscription>()
   let closed = false

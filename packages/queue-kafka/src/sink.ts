@@ -1,7 +1,8 @@
 import { type ProcessedPluginEvent, type Sink, SinkError } from '@sluice/core'
 import { connect, type KafkaConnectionOptions } from './connection.js'
 import { toSinkError } from './errors.js'
-import { createProducerSession, type OutgoingRecord } from './producer.js'
+import type { OutgoingRecord } from './producer.js'
+import { createThreadedProducerSession } from './producer-thread.js'
 import { createTopicEnsurer, layoutProblem, type TopicLayoutOptions, topicNameProblem } from './topics.js'
 
 /** Options of {@link createKafkaSink}. */
@@ -39,7 +40,7 @@ export function createKafkaSink(options: KafkaSinkOptions): Sink {
   if (problem) throw invalid(problem)
   const { topic } = options
   const name = options.name ?? `kafka:${topic}`
-  const producer = createProducerSession(connection)
+  const producer = createThreadedProducerSession(options, connection)
   const topics = createTopicEnsurer(connection, options)
   const context = (operation: string) => ({ operation, brokers: connection.brokers })
   let closed = false
