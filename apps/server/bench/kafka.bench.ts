@@ -1,8 +1,11 @@
 // `pnpm bench kafka`: Kafka in → 3 plugins → Kafka out, versus a plain kafkajs consume → produce
-// passthrough on the same broker. Both read the same pre-produced topic (8 partitions) in a fresh
-// consumer group and are timed until every event is in their out topic.
+// passthrough on the same broker, and the same server with no plugins (its fixed path). Each reads
+// the same pre-produced topic (8 partitions) in a fresh consumer group and is timed until every
+// event is in its out topic; CPU time is counted for this process and, when it runs here, the broker.
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
+import { fileURLToPath } from 'node:url'
 import kafkajs, { type Admin, type Kafka } from 'kafkajs'
 import {
   type BenchServer,
@@ -33,6 +36,43 @@ function reachable(broker: string): Promise<boolean> {
     socket.once('timeout', () => done(false))
     socket.once('error', () => done(false))
   })
+}
+
+/**
+ * CPU seconds the local broker started by `tooling/services/kafka.sh` has used so far (user +
+ * system, from /proc), or null when that is not the broker in use or /proc cannot tell.
+ */
+function brokerCpuSeconds(): number | null {
+  const [host, port] = BROKERS.split(',')[0]?.split(':') ?? []
+  if (host !== '127.0.0.1' && host !== 'localhost') return null
+  try {
+    const runDir =
+      process.env.SLUICE_SERVICES_RUN_DIR ??
+      fileURLToPath(new URL('../../../tooling/services/.run', import.meta.url))
+    const pidFile = `${runDir}/kafka-${port}/kafka.pid`
+    const stat = readFileSync(`/proc/${readFileSync(pidFile, 'utf8').trim()}/stat`, 'utf8')
+    // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (1/100 s).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return null
+  }
+}
+
+/** CPU microseconds per event, of this process and of the broker, spent while `work` ran. */
+async function withCpu<T>(
+  work: () => Promise<T>,
+): Promise<T & { processUs: number; brokerUs: number | null }> {
+  const process0 = process.cpuUsage()
+  const broker0 = brokerCpuSeconds()
+  const result = await work()
+  const used = process.cpuUsage(process0)
+  const broker1 = brokerCpuSeconds()
+  return {
+    ...result,
+    processUs: (used.user + used.system) / EVENTS,
+    brokerUs: broker0 === null || broker1 === null ? null : ((broker1 - broker0) * 1e6) / EVENTS,
+  }
 }
 
 /** Records in `topic` (the sum of its partitions' high watermarks). */
@@ -115,11 +155,18 @@ async function passthrough(kafka: Kafka, admin: Admin, inTopic: string, outTopic
   return { startedAt, ...timing }
 }
 
-/** Sluice with the Kafka queue and a Kafka sink, its plugins installed beforehand in its data folder. */
-async function sluice(admin: Admin, inTopic: string, outTopic: string, group: string) {
+/**
+ * Sluice with the Kafka queue and a Kafka sink; `withPlugins`, its 3 plugin configs are installed
+ * beforehand in its data folder.
+ */
+async function sluice(admin: Admin, inTopic: string, outTopic: string, group: string, withPlugins: boolean) {
+  const plugins = withPlugins ? 3 : 0
+  // The data folder is initialised before timing starts, with or without plugins.
   const setup: BenchServer = await startBenchServer()
-  await installThreePlugins(setup, 1)
-  await waitUntilReady(setup.server, 3)
+  if (withPlugins) {
+    await installThreePlugins(setup, 1)
+    await waitUntilReady(setup.server, plugins)
+  }
   await setup.stop({ keepData: true })
 
   const startedAt = Date.now()
@@ -134,8 +181,8 @@ async function sluice(admin: Admin, inTopic: string, outTopic: string, group: st
     setup.dataDir,
   )
   try {
-    if (bench.server.runtime.configs.chain(1).length !== 3) {
-      throw new Error('the server started without the 3 plugins installed in its data folder')
+    if (bench.server.runtime.configs.chain(1).length !== plugins) {
+      throw new Error(`the server started without the ${plugins} plugins installed in its data folder`)
     }
     return { startedAt, ...(await timeUntilAll(admin, outTopic, EVENTS)) }
   } finally {
@@ -161,6 +208,7 @@ async function main() {
   const topics = {
     in: `${namespace}-in`,
     passthrough: `${namespace}-out-passthrough`,
+    bare: `${namespace}-out-bare`,
     sluice: `${namespace}-out-sluice`,
   }
   try {
@@ -179,26 +227,40 @@ async function main() {
       `${describeMachine()}; broker ${BROKERS}; ${formatNumber(EVENTS)} events pre-produced to ${PARTITIONS} partitions in ${produceSeconds.toFixed(1)} s; 4 partitions consumed at once on both sides`,
     )
 
-    const results: Array<[string, Awaited<ReturnType<typeof passthrough>>]> = [
-      [
-        'kafkajs passthrough',
-        await passthrough(kafka, admin, topics.in, topics.passthrough, `${namespace}-pt`),
-      ],
-      ['Sluice, 3 plugins', await sluice(admin, topics.in, topics.sluice, `${namespace}-sluice`)],
+    const results = [
+      {
+        name: 'kafkajs passthrough',
+        ...(await withCpu(() => passthrough(kafka, admin, topics.in, topics.passthrough, `${namespace}-pt`))),
+      },
+      {
+        name: 'Sluice, no plugins',
+        ...(await withCpu(() => sluice(admin, topics.in, topics.bare, `${namespace}-bare`, false))),
+      },
+      {
+        name: 'Sluice, 3 plugins',
+        ...(await withCpu(() => sluice(admin, topics.in, topics.sluice, `${namespace}-sluice`, true))),
+      },
     ]
-    const rates = results.map(([name, timing]) => {
+    const rates = results.map((timing) => {
       const total = EVENTS / ((timing.allAt - timing.startedAt) / 1000)
       const steady = (EVENTS - timing.firstRecords) / ((timing.allAt - timing.firstAt) / 1000)
       const firstOut = (timing.firstAt - timing.startedAt) / 1000
+      const broker = timing.brokerUs === null ? '' : `, broker ${timing.brokerUs.toFixed(1)}`
       console.log(
-        `  ${name.padEnd(22)} ${formatNumber(steady).padStart(7)} events/s from the first event out; ${formatNumber(total).padStart(7)} events/s from the start (first event out after ${firstOut.toFixed(1)} s)`,
+        `  ${timing.name.padEnd(22)} ${formatNumber(steady).padStart(7)} events/s from the first event out; ${formatNumber(total).padStart(7)} events/s from the start (first event out after ${firstOut.toFixed(1)} s); CPU µs per event: this process ${timing.processUs.toFixed(1)}${broker}`,
       )
       return { steady, total }
     })
-    const [baseline, server] = rates as [(typeof rates)[number], (typeof rates)[number]]
-    console.log('Ratio (Sluice / passthrough; target ≥ 0.7):')
+    const [baseline, bare, server] = rates as [
+      (typeof rates)[number],
+      (typeof rates)[number],
+      (typeof rates)[number],
+    ]
+    console.log('Ratio (Sluice, 3 plugins / passthrough; target ≥ 0.7):')
     console.log(`  from the first event out  ${(server.steady / baseline.steady).toFixed(2)}`)
     console.log(`  from the start            ${(server.total / baseline.total).toFixed(2)}`)
+    console.log('The server with no plugins / passthrough (its fixed path: decode, check, encode, produce):')
+    console.log(`  from the first event out  ${(bare.steady / baseline.steady).toFixed(2)}`)
   } finally {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined)
     await admin.disconnect()
