@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadServerConfig } from '../src/config.js'
 import { createJsonLogger } from '../src/logger.js'
 import { type SluiceServer, startServer } from '../src/server.js'
-import { ADMIN_TOKEN } from './support.js'
+import { ADMIN_TOKEN, waitFor } from './support.js'
 
 const POSTGRES = process.env.SLUICE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const KAFKA = process.env.SLUICE_TEST_KAFKA_BROKERS ?? '127.0.0.1:9092'
@@ -39,20 +39,6 @@ export const jobs = {
   },
 }
 `,
-}
-
-const waitFor = async <T>(
-  what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 20_000,
-) => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
 }
 
 describe('two instances on Kafka, Postgres and Redis', { timeout: 60_000 }, () => {

@@ -8,7 +8,7 @@ import { createPubSubQueue } from '@sluice/queue-pubsub'
 import pg from 'pg'
 import { PostHog } from 'posthog-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startTestServer, type TestServer } from './support.js'
+import { startTestServer, type TestServer, waitFor } from './support.js'
 
 const PUBSUB = process.env.PUBSUB_EMULATOR_HOST ?? '127.0.0.1:8085'
 const POSTGRES = process.env.SLUICE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -65,43 +65,64 @@ describe('the sinks the server composes', { timeout: 60_000 }, () => {
   }, 60_000)
 
   it('writes every captured event to the table, the topic, the batch API and the webhook', async () => {
-    const client = new PostHog('phc_sinks', { host: test.server.url, flushAt: 5, flushInterval: 0 })
-    for (let index = 0; index < 12; index += 1)
-      client.capture({ distinctId: `u${index % 4}`, event: 'e', properties: { index } })
-    await client.shutdown()
-
-    const deadline = Date.now() + 30_000
+    // The topic is read through a subscription made before anything is captured, so the check does
+    // not depend on the emulator replaying retained messages to a late subscriber.
+    const queue = createPubSubQueue({ projectId: 'sluice', apiEndpoint: PUBSUB })
+    const fromTopic = new Set<string>()
+    await queue.consume(topic, { group: `${topic}-check` }, async (messages) => {
+      for (const message of messages) fromTopic.add((JSON.parse(message.value) as { uuid: string }).uuid)
+    })
     const table = new URL(POSTGRES)
     table.pathname = `/${database}`
     const reader = new pg.Client({ connectionString: table.href })
     await reader.connect()
-    let rows: { uuid: string }[] = []
-    while (Date.now() < deadline) {
-      rows = (await reader.query('SELECT uuid FROM sluice.events_out').catch(() => ({ rows: [] }))).rows
-      if (rows.length >= 12 && received.webhook.flat().length >= 12) break
-      await new Promise((resolve) => setTimeout(resolve, 100))
+    try {
+      const client = new PostHog('phc_sinks', { host: test.server.url, flushAt: 5, flushInterval: 0 })
+      for (let index = 0; index < 12; index += 1)
+        client.capture({ distinctId: `u${index % 4}`, event: 'e', properties: { index } })
+      await client.shutdown()
+
+      const sinkErrors = () => test.logs.filter((line) => line.includes('"level":"error"')).join('\n')
+      const rows = await waitFor(
+        '12 rows in the table',
+        async () => {
+          const { rows } = await reader
+            .query('SELECT uuid FROM sluice.events_out')
+            .catch(() => ({ rows: [] }))
+          return rows.length >= 12 && (rows as { uuid: string }[])
+        },
+        30_000,
+        sinkErrors,
+      )
+      const uuids = new Set(rows.map((row) => row.uuid))
+      expect(uuids.size).toBe(12)
+
+      const posthogEvents = () => received.posthog.flatMap((request) => request.batch)
+      await waitFor('12 events at the batch API', () => posthogEvents().length >= 12, 10_000, sinkErrors)
+      expect(received.posthog.every((request) => request.api_key === 'phc_downstream')).toBe(true)
+      expect(new Set(posthogEvents().map((event) => event.uuid))).toEqual(uuids)
+
+      await waitFor(
+        '12 events at the webhook',
+        () => received.webhook.flat().length >= 12,
+        10_000,
+        sinkErrors,
+      )
+      expect(new Set(received.webhook.flat().map((event) => (event as { uuid: string }).uuid))).toEqual(uuids)
+      expect(received.headers.every((header) => header === 'Bearer hook-secret')).toBe(true)
+
+      await waitFor(
+        '12 events on the Pub/Sub topic',
+        () => fromTopic.size >= 12,
+        10_000,
+        () => {
+          return `${fromTopic.size} arrived; ${sinkErrors()}`
+        },
+      )
+      expect(fromTopic).toEqual(uuids)
+    } finally {
+      await reader.end()
+      await queue.close()
     }
-    await reader.end()
-    const uuids = new Set(rows.map((row) => row.uuid))
-    expect(uuids.size).toBe(12)
-
-    const posthogEvents = received.posthog.flatMap((request) => request.batch)
-    expect(received.posthog.every((request) => request.api_key === 'phc_downstream')).toBe(true)
-    expect(new Set(posthogEvents.map((event) => event.uuid))).toEqual(uuids)
-    expect(new Set(received.webhook.flat().map((event) => (event as { uuid: string }).uuid))).toEqual(uuids)
-    expect(received.headers.every((header) => header === 'Bearer hook-secret')).toBe(true)
-
-    const queue = createPubSubQueue({ projectId: 'sluice', apiEndpoint: PUBSUB })
-    const fromTopic = new Set<string>()
-    await new Promise<void>((resolve, reject) => {
-      queue
-        .consume(topic, { group: `${topic}-check` }, async (messages) => {
-          for (const message of messages) fromTopic.add((JSON.parse(message.value) as { uuid: string }).uuid)
-          if (fromTopic.size >= 12) resolve()
-        })
-        .catch(reject)
-    })
-    await queue.close()
-    expect(fromTopic).toEqual(uuids)
   })
 })

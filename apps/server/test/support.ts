@@ -6,6 +6,28 @@ import { loadServerConfig } from '../src/config.js'
 import { createJsonLogger } from '../src/logger.js'
 import { type SluiceServer, startServer } from '../src/server.js'
 
+/**
+ * Polls `probe` until it returns something other than undefined or false, and fails after
+ * `timeoutMs` naming `what` it waited for (and what `describe` says was seen, if given).
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+  describe?: () => string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined && value !== false) return value
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${describe ? `: ${describe()}` : ''}`,
+      )
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
 /** The admin token test servers are started with. */
 export const ADMIN_TOKEN = 'test-admin-token-0123456789'
 
