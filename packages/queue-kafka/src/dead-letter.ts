@@ -91,7 +91,7 @@ export function createKafkaDeadLetterTopic(options: KafkaDeadLetterTopicOptions)
   const problem = topicNameProblem(options.topic) ?? layoutProblem(options)
   if (problem) throw invalid(problem)
   const { topic } = options
-  const producer = createProducerSession(connection)
+  const producer = createProducerSession(connection, options)
   const topics = createTopicEnsurer(connection, options)
   let closed = false
 

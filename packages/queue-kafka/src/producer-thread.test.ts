@@ -26,7 +26,7 @@ async function failedSend(send: () => Promise<void>) {
 describe('createThreadedProducerSession', () => {
   it("fails a send as the in-thread producer does: kafkajs's error reaches the caller classifiable", async () => {
     const threaded = createThreadedProducerSession(unreachable, connectionFor(unreachable))
-    const inThread = createProducerSession(connectionFor(unreachable))
+    const inThread = createProducerSession(connectionFor(unreachable), unreachable)
     try {
       const fromThread = await failedSend(() => threaded.send('t', [{ key: 'k', value: 'v' }]))
       const fromHere = await failedSend(() => inThread.send('t', [{ key: 'k', value: 'v' }]))
@@ -55,7 +55,7 @@ describe('createThreadedProducerSession', () => {
       }
       return logged
     }
-    expect(await loggedHere(createProducerSession(connectionFor(options)))).toBe(true)
+    expect(await loggedHere(createProducerSession(connectionFor(options), options))).toBe(true)
     expect(await loggedHere(createThreadedProducerSession(options, connectionFor(options)))).toBe(false)
   })
 

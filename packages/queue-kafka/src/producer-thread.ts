@@ -55,7 +55,7 @@ function copyable(options: KafkaConnectionOptions): boolean {
 }
 
 /**
- * A {@link ProducerSession} whose kafkajs producer runs in a worker thread of its own, started on
+ * A {@link ProducerSession} whose producer runs in a worker thread of its own, started on
  * the first send: encoding and checksumming records leaves the caller's thread, which only copies
  * the records' strings across. Sends behave as in-thread ones, kafkajs errors included. With
  * options that cannot cross threads (functions in `sasl` or `ssl`), the producer runs in-thread.
@@ -66,7 +66,7 @@ export function createThreadedProducerSession(
   connection: KafkaConnection,
 ): ProducerSession {
   const threadOptions = connectionOptions(options)
-  if (!copyable(threadOptions)) return createProducerSession(connection)
+  if (!copyable(threadOptions)) return createProducerSession(connection, options)
   let worker: Worker | undefined
   let closing: Promise<void> | undefined
   let nextId = 0

@@ -1,6 +1,5 @@
-// The producer thread of `createThreadedProducerSession`: one kafkajs producer, fed by the thread
-// that started it. kafkajs encodes and checksums every record in JavaScript, which costs as much
-// as the rest of a pipeline's per-event work on the main thread.
+// The producer thread of `createThreadedProducerSession`: one producer session, fed by the thread
+// that started it, so encoding and sending records stays off the consumer's thread.
 import { parentPort, workerData } from 'node:worker_threads'
 import { connect, type KafkaConnectionOptions } from './connection.js'
 import { createProducerSession } from './producer.js'
@@ -28,8 +27,10 @@ function shapeOf(error: unknown, depth = 0): ErrorShape {
 const port = parentPort
 if (!port) throw new Error('producer-worker runs as a worker thread of createThreadedProducerSession')
 // Options were validated by the thread that started this one.
+const options = workerData as KafkaConnectionOptions
 const session = createProducerSession(
-  connect(workerData as KafkaConnectionOptions, (message) => new Error(message)),
+  connect(options, (message) => new Error(message)),
+  options,
 )
 const reply = (message: ProducerReply) => port.postMessage(message)
 

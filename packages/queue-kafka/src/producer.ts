@@ -1,53 +1,11 @@
 import kafkajs, { type Message, type Producer } from 'kafkajs'
-import type { KafkaConnection } from './connection.js'
+import type { KafkaConnection, KafkaConnectionOptions } from './connection.js'
+import { createDirectProducerSession } from './direct-producer.js'
+import { chunkRecords, type OutgoingRecord } from './wire.js'
 
-/**
- * Bytes of record data per produce request. Kafka limits a partition's record batch to
- * `message.max.bytes` (1 MiB by default); staying well under it keeps large produce calls from
- * failing as a whole.
- */
-export const MAX_REQUEST_BYTES = 512 * 1024
+export type { OutgoingRecord } from './wire.js'
 
-/** A record as this package produces it. */
-export interface OutgoingRecord {
-  key: string | null
-  value: string
-  headers?: Readonly<Record<string, string>> | undefined
-}
-
-const recordBytes = (record: OutgoingRecord): number => {
-  let bytes = Buffer.byteLength(record.value) + (record.key === null ? 0 : Buffer.byteLength(record.key)) + 32
-  for (const [name, value] of Object.entries(record.headers ?? {})) {
-    bytes += Buffer.byteLength(name) + Buffer.byteLength(value)
-  }
-  return bytes
-}
-
-/**
- * Splits records into produce requests of at most `maxBytes` record data each (a single larger
- * record goes alone; the broker decides whether it fits), keeping their order.
- */
-export function chunkRecords(records: readonly OutgoingRecord[], maxBytes = MAX_REQUEST_BYTES): Message[][] {
-  const chunks: Message[][] = []
-  let current: Message[] = []
-  let bytes = 0
-  for (const record of records) {
-    const size = recordBytes(record)
-    if (current.length > 0 && bytes + size > maxBytes) {
-      chunks.push(current)
-      current = []
-      bytes = 0
-    }
-    const message: Message = { key: record.key, value: record.value }
-    if (record.headers && Object.keys(record.headers).length > 0) message.headers = { ...record.headers }
-    current.push(message)
-    bytes += size
-  }
-  if (current.length > 0) chunks.push(current)
-  return chunks
-}
-
-/** One lazily connected kafkajs producer. */
+/** One lazily connected producer. */
 export interface ProducerSession {
   /** Produces in order, one request after another, each acknowledged by all in-sync replicas. */
   send(topic: string, records: readonly OutgoingRecord[]): Promise<void>
@@ -55,11 +13,24 @@ export interface ProducerSession {
 }
 
 /**
- * Creates a producer session. Keys are placed with kafkajs's `DefaultPartitioner` (murmur2, the
- * Java client's placement), chosen explicitly so a key lands on the same partition whichever
+ * The producer for `options`: Sluice's own Produce requests (`createDirectProducerSession`),
+ * or kafkajs's producer when SASL is configured, as only kafkajs authenticates with SASL.
+ */
+export function createProducerSession(
+  connection: KafkaConnection,
+  options: KafkaConnectionOptions,
+): ProducerSession {
+  return options.sasl === undefined
+    ? createDirectProducerSession(connection, options)
+    : createKafkajsProducerSession(connection)
+}
+
+/**
+ * A session over a kafkajs producer. Keys are placed with kafkajs's `DefaultPartitioner` (murmur2,
+ * the Java client's placement), chosen explicitly so a key lands on the same partition whichever
  * client produced it, and so kafkajs has nothing to warn about.
  */
-export function createProducerSession(connection: KafkaConnection): ProducerSession {
+export function createKafkajsProducerSession(connection: KafkaConnection): ProducerSession {
   let producer: Promise<Producer> | undefined
 
   const connected = (): Promise<Producer> => {
@@ -81,7 +52,12 @@ export function createProducerSession(connection: KafkaConnection): ProducerSess
     async send(topic, records) {
       if (records.length === 0) return
       const client = await connected()
-      for (const messages of chunkRecords(records)) {
+      for (const chunk of chunkRecords(records)) {
+        const messages = chunk.map(({ key, value, headers }): Message => {
+          const message: Message = { key, value }
+          if (headers && Object.keys(headers).length > 0) message.headers = { ...headers }
+          return message
+        })
         await client.send({ topic, messages, acks: -1 })
       }
     },

@@ -1,5 +1,5 @@
 import { describeSinkConformance } from '@sluice/conformance'
-import type { ProcessedPluginEvent, QueueMessage, QueueSubscription } from '@sluice/core'
+import { type ProcessedPluginEvent, type QueueMessage, type QueueSubscription, SinkError } from '@sluice/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createKafkaDeadLetterTopic, decodeDeadLetter } from './dead-letter.js'
 import { createKafkaQueue } from './queue.js'
@@ -89,6 +89,40 @@ describe('createKafkaSink against Kafka', { timeout: 60_000 }, () => {
     expect(partitionsByKey.size).toBe(18)
     for (const [key, partitions] of partitionsByKey) expect(partitions.size, key).toBe(1)
     for (const [key, order] of orderByKey) expect(order, key).toEqual([...order].sort((a, b) => a - b))
+  })
+  it('refuses an event larger than the broker accepts at once, for good, and goes on writing the others', async () => {
+    const topic = `kb${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}-events`
+    const sink = createKafkaSink({ brokers, topic, partitions: 2 })
+    const reader = readTopic(topic)
+    closing.push(() => sink.close(), reader.close)
+    const event = (properties: Record<string, unknown>): ProcessedPluginEvent => ({
+      uuid: crypto.randomUUID(),
+      distinct_id: 'user',
+      ip: null,
+      team_id: 1,
+      event: 'e',
+      timestamp: new Date().toISOString(),
+      properties,
+    })
+    const started = Date.now()
+    const refusal = await sink
+      .write([event({ blob: 'x'.repeat(2 * 1024 * 1024) })])
+      .catch((error: unknown) => error)
+    expect(refusal).toBeInstanceOf(SinkError)
+    expect(refusal).toMatchObject({ retryable: false })
+    expect(String((refusal as Error).message)).toContain('larger than the broker accepts')
+    // Not retried: a refusal for good comes back without the backoff of retriable errors.
+    expect(Date.now() - started).toBeLessThan(5_000)
+
+    const kept = event({ i: 1 })
+    await sink.write([kept])
+    const deadline = Date.now() + 30_000
+    while ((await reader.read()).length < 1 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(reader.held.map((message) => (JSON.parse(message.value) as ProcessedPluginEvent).uuid)).toEqual([
+      kept.uuid,
+    ])
   })
 })
 
