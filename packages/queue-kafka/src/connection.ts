@@ -72,6 +72,40 @@ export interface KafkaConnection {
   readonly brokers: readonly string[]
 }
 
+/** A kafkajs client connected on first use, and again on the next use after a failed connect. */
+export interface LazyClient<T> {
+  get(): Promise<T>
+  /** Disconnects the client if it was connected; the next `get` connects a new one. */
+  close(): Promise<void>
+}
+
+/** Wraps a kafkajs client (admin, producer) made by `create` in a {@link LazyClient}. */
+export function lazyClient<T extends { connect(): Promise<void>; disconnect(): Promise<void> }>(
+  create: () => T,
+): LazyClient<T> {
+  let client: Promise<T> | undefined
+  return {
+    get() {
+      if (client) return client
+      const connecting = (async () => {
+        const created = create()
+        await created.connect()
+        return created
+      })()
+      client = connecting
+      connecting.catch(() => {
+        if (client === connecting) client = undefined
+      })
+      return connecting
+    },
+    async close() {
+      const pending = client
+      client = undefined
+      if (pending) await (await pending.catch(() => undefined))?.disconnect()
+    },
+  }
+}
+
 /** Turns `brokers` into a list of `host:port`, or explains what is wrong with it. */
 export function parseBrokers(brokers: string | readonly string[]): string[] | string {
   const list = (typeof brokers === 'string' ? brokers.split(',') : [...brokers]).map((b) =>

@@ -1,13 +1,12 @@
 import { connect as connectTcp, type Socket } from 'node:net'
 import { connect as connectTls } from 'node:tls'
-import type { Admin } from 'kafkajs'
-import type { KafkaConnection, KafkaConnectionOptions } from './connection.js'
+import { type KafkaConnection, type KafkaConnectionOptions, lazyClient } from './connection.js'
 import type { ProducerSession } from './producer.js'
 import {
   chunkRecords,
   decodeProduceResponse,
   encodeProduceRequest,
-  type OutgoingRecord,
+  type MeasuredRecord,
   type PartitionRecords,
   partitionForKey,
 } from './wire.js'
@@ -171,29 +170,17 @@ export function createDirectProducerSession(
   const clientId = options.clientId ?? 'sluice'
   const retries = options.retries ?? 5
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000
-  let admin: Promise<Admin> | undefined
+  const admin = lazyClient(() => connection.kafka.admin())
   const layouts = new Map<string, Layout>()
   const connections = new Map<number, Promise<BrokerConnection>>()
   let correlationId = 0
   let roundRobin = 0
   let closed = false
 
-  const connectedAdmin = (): Promise<Admin> => {
-    admin ??= (async () => {
-      const created = connection.kafka.admin()
-      await created.connect()
-      return created
-    })()
-    admin.catch(() => {
-      admin = undefined
-    })
-    return admin
-  }
-
   const layoutOf = async (topic: string, refresh: boolean): Promise<Layout> => {
     const known = layouts.get(topic)
     if (known && !refresh) return known
-    const client = await connectedAdmin()
+    const client = await admin.get()
     const [{ topics }, cluster] = await Promise.all([
       client.fetchTopicMetadata({ topics: [topic] }),
       client.describeCluster(),
@@ -231,7 +218,7 @@ export function createDirectProducerSession(
   /** Sends each leader its partitions' records; resolves to the partitions that failed, with why. */
   const sendOnce = async (
     topic: string,
-    byPartition: Map<number, OutgoingRecord[]>,
+    byPartition: Map<number, MeasuredRecord[]>,
     layout: Layout,
   ): Promise<Map<number, Error>> => {
     const failed = new Map<number, Error>()
@@ -272,18 +259,17 @@ export function createDirectProducerSession(
     return failed
   }
 
-  const sendChunk = async (topic: string, records: readonly OutgoingRecord[]) => {
+  const sendChunk = async (topic: string, records: readonly MeasuredRecord[]) => {
     let layout = await layoutOf(topic, false)
     if (layout.partitions === 0) throw protocolError(3, topic, -1)
-    let pending = new Map<number, OutgoingRecord[]>()
-    for (const record of records) {
+    let pending = new Map<number, MeasuredRecord[]>()
+    for (const measured of records) {
+      const { key } = measured.record
       const partition =
-        record.key === null
-          ? roundRobin++ % layout.partitions
-          : partitionForKey(record.key, layout.partitions)
+        key === null ? roundRobin++ % layout.partitions : partitionForKey(key, layout.partitions)
       const list = pending.get(partition)
-      if (list) list.push(record)
-      else pending.set(partition, [record])
+      if (list) list.push(measured)
+      else pending.set(partition, [measured])
     }
     for (let attempt = 0; ; attempt++) {
       const failed = await sendOnce(topic, pending, layout)
@@ -307,9 +293,7 @@ export function createDirectProducerSession(
       const open = [...connections.values()]
       connections.clear()
       for (const opening of open) (await opening.catch(() => undefined))?.close()
-      const client = admin
-      admin = undefined
-      if (client) await (await client.catch(() => undefined))?.disconnect()
+      await admin.close()
     },
   }
 }

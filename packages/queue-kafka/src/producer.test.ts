@@ -8,7 +8,7 @@ describe('chunkRecords', () => {
     const records = Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: 'x'.repeat(100) }))
     const chunks = chunkRecords(records, 400)
     expect(chunks.map((chunk) => chunk.length)).toEqual([2, 2, 2, 2, 2])
-    expect(chunks.flat().map((m) => m.key)).toEqual(records.map((r) => r.key))
+    expect(chunks.flat().map((m) => m.record.key)).toEqual(records.map((r) => r.key))
   })
 
   it('sends a record larger than the limit alone', () => {
@@ -21,7 +21,7 @@ describe('chunkRecords', () => {
       100,
     )
     expect(chunks.map((chunk) => chunk.length)).toEqual([1, 1, 1])
-    expect(chunks[1]?.[0]?.headers).toEqual({ h: 'v' })
+    expect(chunks[1]?.[0]?.record.headers).toEqual({ h: 'v' })
     expect(chunkRecords([])).toEqual([])
   })
 })

@@ -1,5 +1,5 @@
-import kafkajs, { type Message, type Producer } from 'kafkajs'
-import type { KafkaConnection, KafkaConnectionOptions } from './connection.js'
+import kafkajs, { type Message } from 'kafkajs'
+import { type KafkaConnection, type KafkaConnectionOptions, lazyClient } from './connection.js'
 import { createDirectProducerSession } from './direct-producer.js'
 import { chunkRecords, type OutgoingRecord } from './wire.js'
 
@@ -31,29 +31,19 @@ export function createProducerSession(
  * client produced it, and so kafkajs has nothing to warn about.
  */
 export function createKafkajsProducerSession(connection: KafkaConnection): ProducerSession {
-  let producer: Promise<Producer> | undefined
-
-  const connected = (): Promise<Producer> => {
-    producer ??= (async () => {
-      const created = connection.kafka.producer({
-        createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
-        allowAutoTopicCreation: false,
-      })
-      await created.connect()
-      return created
-    })()
-    producer.catch(() => {
-      producer = undefined
-    })
-    return producer
-  }
+  const producer = lazyClient(() =>
+    connection.kafka.producer({
+      createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+    }),
+  )
 
   return {
     async send(topic, records) {
       if (records.length === 0) return
-      const client = await connected()
+      const client = await producer.get()
       for (const chunk of chunkRecords(records)) {
-        const messages = chunk.map(({ key, value, headers }): Message => {
+        const messages = chunk.map(({ record: { key, value, headers } }): Message => {
           const message: Message = { key, value }
           if (headers && Object.keys(headers).length > 0) message.headers = { ...headers }
           return message
@@ -61,10 +51,6 @@ export function createKafkajsProducerSession(connection: KafkaConnection): Produ
         await client.send({ topic, messages, acks: -1 })
       }
     },
-    async close() {
-      const pending = producer
-      producer = undefined
-      if (pending) await (await pending.catch(() => undefined))?.disconnect()
-    },
+    close: () => producer.close(),
   }
 }

@@ -1,5 +1,4 @@
-import type { Admin } from 'kafkajs'
-import type { KafkaConnection } from './connection.js'
+import { type KafkaConnection, lazyClient } from './connection.js'
 
 /** How topics this package creates are laid out. */
 export interface TopicLayoutOptions {
@@ -53,22 +52,10 @@ export interface TopicEnsurer {
  */
 export function createTopicEnsurer(connection: KafkaConnection, layout: TopicLayoutOptions): TopicEnsurer {
   const ensured = new Map<string, Promise<void>>()
-  let admin: Promise<Admin> | undefined
-
-  const connectAdmin = (): Promise<Admin> => {
-    admin ??= (async () => {
-      const client = connection.kafka.admin()
-      await client.connect()
-      return client
-    })()
-    admin.catch(() => {
-      admin = undefined
-    })
-    return admin
-  }
+  const admin = lazyClient(() => connection.kafka.admin())
 
   const create = async (topic: string): Promise<void> => {
-    const client = await connectAdmin()
+    const client = await admin.get()
     if ((await client.listTopics()).includes(topic)) return
     const { brokers } = await client.describeCluster()
     try {
@@ -103,11 +90,9 @@ export function createTopicEnsurer(connection: KafkaConnection, layout: TopicLay
       }
       return pending
     },
-    async close() {
-      const client = admin
-      admin = undefined
+    close() {
       ensured.clear()
-      if (client) await (await client.catch(() => undefined))?.disconnect()
+      return admin.close()
     },
   }
 }

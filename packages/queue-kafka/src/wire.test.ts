@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import kafkajs from 'kafkajs'
 import { describe, expect, it } from 'vitest'
-import { crc32c, decodeProduceResponse, encodeProduceRequest, partitionForKey } from './wire.js'
+import {
+  crc32c,
+  decodeProduceResponse,
+  encodeProduceRequest,
+  measureRecord,
+  partitionForKey,
+} from './wire.js'
 
 // kafkajs's own decoders and checksum, to check the bytes against an independent implementation.
 const require = createRequire(import.meta.url)
@@ -93,9 +99,9 @@ describe('encodeProduceRequest', () => {
           records: [
             { key: '1:a', value: '{"event":"x"}' },
             { key: null, value: 'ünïcødé €', headers: { 'sluice-reason': 'not JSON', h: '' } },
-          ],
+          ].map(measureRecord),
         },
-        { partition: 5, records: [{ key: 'k', value: 'v'.repeat(300) }] },
+        { partition: 5, records: [{ key: 'k', value: 'v'.repeat(300) }].map(measureRecord) },
       ],
     })
     const read = await readBatches(request)

@@ -21,45 +21,6 @@ export interface OutgoingRecord {
  */
 export const MAX_REQUEST_BYTES = 512 * 1024
 
-const recordBytes = (record: OutgoingRecord): number => {
-  let bytes = Buffer.byteLength(record.value) + (record.key === null ? 0 : Buffer.byteLength(record.key)) + 32
-  for (const [name, value] of Object.entries(record.headers ?? {})) {
-    bytes += Buffer.byteLength(name) + Buffer.byteLength(value)
-  }
-  return bytes
-}
-
-/**
- * Splits records into produce requests of at most `maxBytes` record data each (a single larger
- * record goes alone; the broker decides whether it fits), keeping their order.
- */
-export function chunkRecords(
-  records: readonly OutgoingRecord[],
-  maxBytes = MAX_REQUEST_BYTES,
-): OutgoingRecord[][] {
-  const chunks: OutgoingRecord[][] = []
-  let current: OutgoingRecord[] = []
-  let bytes = 0
-  for (const record of records) {
-    const size = recordBytes(record)
-    if (current.length > 0 && bytes + size > maxBytes) {
-      chunks.push(current)
-      current = []
-      bytes = 0
-    }
-    current.push(record)
-    bytes += size
-  }
-  if (current.length > 0) chunks.push(current)
-  return chunks
-}
-
-/** One partition's records in a Produce request. */
-export interface PartitionRecords {
-  partition: number
-  records: readonly OutgoingRecord[]
-}
-
 /** What a broker answered for one partition of a Produce request. */
 export interface PartitionResult {
   topic: string
@@ -163,20 +124,22 @@ const varintSize = (n: number): number => {
   return size
 }
 
-/** Sizes of one record's parts, measured before writing it. */
-interface Measured {
+/** A record with the UTF-8 sizes of its parts, measured once before it is written. */
+export interface MeasuredRecord {
+  record: OutgoingRecord
+  /** Bytes of the key; -1 for none. */
   key: number
   value: number
-  headers: [string, number, string, number][]
-  /** The record's bytes after its length prefix. */
+  headers: [name: string, nameBytes: number, value: string, valueBytes: number][]
+  /** The record's bytes after its length prefix, but for its offset delta (known in its batch). */
   body: number
 }
 
-const measure = (record: OutgoingRecord, offsetDelta: number): Measured => {
+export const measureRecord = (record: OutgoingRecord): MeasuredRecord => {
   const key = record.key === null ? -1 : Buffer.byteLength(record.key)
   const value = Buffer.byteLength(record.value)
-  const headers: [string, number, string, number][] = []
-  let body = 1 + 1 + varintSize(offsetDelta) + varintSize(key) + Math.max(key, 0) + varintSize(value) + value
+  const headers: MeasuredRecord['headers'] = []
+  let body = 1 + 1 + varintSize(key) + Math.max(key, 0) + varintSize(value) + value
   for (const [name, text] of Object.entries(record.headers ?? {})) {
     const nameBytes = Buffer.byteLength(name)
     const textBytes = Buffer.byteLength(text)
@@ -184,7 +147,47 @@ const measure = (record: OutgoingRecord, offsetDelta: number): Measured => {
     body += varintSize(nameBytes) + nameBytes + varintSize(textBytes) + textBytes
   }
   body += varintSize(headers.length)
-  return { key, value, headers, body }
+  return { record, key, value, headers, body }
+}
+
+/** Bytes a record counts for against a request's limit: its text, plus a fixed allowance. */
+const recordBytes = ({ key, value, headers }: MeasuredRecord): number => {
+  let bytes = value + Math.max(key, 0) + 32
+  for (const [, nameBytes, , valueBytes] of headers) bytes += nameBytes + valueBytes
+  return bytes
+}
+
+/**
+ * Splits records into produce requests of at most `maxBytes` record data each (a single larger
+ * record goes alone; the broker decides whether it fits), keeping their order. Each record is
+ * measured here, once, for the request that writes it.
+ */
+export function chunkRecords(
+  records: readonly OutgoingRecord[],
+  maxBytes = MAX_REQUEST_BYTES,
+): MeasuredRecord[][] {
+  const chunks: MeasuredRecord[][] = []
+  let current: MeasuredRecord[] = []
+  let bytes = 0
+  for (const record of records) {
+    const measured = measureRecord(record)
+    const size = recordBytes(measured)
+    if (current.length > 0 && bytes + size > maxBytes) {
+      chunks.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(measured)
+    bytes += size
+  }
+  if (current.length > 0) chunks.push(current)
+  return chunks
+}
+
+/** One partition's records in a Produce request. */
+export interface PartitionRecords {
+  partition: number
+  records: readonly MeasuredRecord[]
 }
 
 /** Writes into one preallocated buffer. */
@@ -248,13 +251,13 @@ export function encodeProduceRequest(request: {
   timeoutMs: number
   timestamp: number
 }): Buffer {
-  const measured = request.partitions.map((part) =>
-    part.records.map((record, index) => measure(record, index)),
-  )
   let size = 4 + 2 + 2 + 4 + stringSize(request.clientId) + 2 + 2 + 4 + 4 + stringSize(request.topic) + 4
-  for (const records of measured) {
+  for (const { records } of request.partitions) {
     size += 4 + 4 + BATCH_HEADER
-    for (const record of records) size += varintSize(record.body) + record.body
+    records.forEach((record, index) => {
+      const body = record.body + varintSize(index)
+      size += varintSize(body) + body
+    })
   }
   const out = new Writer(Buffer.allocUnsafe(size))
   out.int32(size - 4)
@@ -268,9 +271,8 @@ export function encodeProduceRequest(request: {
   out.int32(1)
   out.string(request.topic)
   out.int32(request.partitions.length)
-  request.partitions.forEach((part, partIndex) => {
-    const records = measured[partIndex] as Measured[]
-    out.int32(part.partition)
+  for (const { partition, records } of request.partitions) {
+    out.int32(partition)
     const sizeAt = out.offset
     out.int32(0) // the batch's size, known once written
     const batchStart = out.offset
@@ -289,18 +291,17 @@ export function encodeProduceRequest(request: {
     out.int16(-1) // producer epoch
     out.int32(-1) // base sequence
     out.int32(records.length)
-    part.records.forEach((record, index) => {
-      const sizes = records[index] as Measured
-      out.varint(sizes.body)
+    records.forEach(({ record, key, value, headers, body }, index) => {
+      out.varint(body + varintSize(index))
       out.int8(0) // attributes
       out.varint(0) // timestamp delta
       out.varint(index) // offset delta
-      out.varint(sizes.key)
-      if (record.key !== null) out.utf8(record.key, sizes.key)
-      out.varint(sizes.value)
-      out.utf8(record.value, sizes.value)
-      out.varint(sizes.headers.length)
-      for (const [name, nameBytes, text, textBytes] of sizes.headers) {
+      out.varint(key)
+      if (record.key !== null) out.utf8(record.key, key)
+      out.varint(value)
+      out.utf8(record.value, value)
+      out.varint(headers.length)
+      for (const [name, nameBytes, text, textBytes] of headers) {
         out.varint(nameBytes)
         out.utf8(name, nameBytes)
         out.varint(textBytes)
@@ -311,7 +312,7 @@ export function encodeProduceRequest(request: {
     out.buffer.writeInt32BE(batchEnd - batchStart, sizeAt)
     out.buffer.writeInt32BE(batchEnd - batchStart - 12, batchStart + 8)
     out.buffer.writeUInt32BE(crc32c(out.buffer, crcFrom, batchEnd), crcAt)
-  })
+  }
   if (out.offset !== size) throw new Error(`Produce request measured ${size} bytes but wrote ${out.offset}`)
   return out.buffer
 }
