@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { loadServerConfig } from '../src/config.js'
 import { createJsonLogger } from '../src/logger.js'
 import { type SluiceServer, startServer } from '../src/server.js'
+import { callAdminOrThrow } from '../test/admin-client.js'
 
 const ADMIN_TOKEN = 'bench-admin-token-0123456789'
 
@@ -39,16 +40,7 @@ export async function startBenchServer(
   return {
     server,
     dataDir: dir,
-    async admin(method, path, body) {
-      const response = await fetch(`${server.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      })
-      const text = await response.text()
-      if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${text}`)
-      return text === '' ? {} : (JSON.parse(text) as Record<string, unknown>)
-    },
+    admin: (method, path, body) => callAdminOrThrow(server.url, ADMIN_TOKEN, method, path, body),
     async stop(options = {}) {
       await server.stop()
       if (!options.keepData) await rm(dir, { recursive: true, force: true })

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadServerConfig } from '../src/config.js'
 import { createJsonLogger } from '../src/logger.js'
 import { type SluiceServer, startServer } from '../src/server.js'
+import { callAdmin } from './admin-client.js'
 import { ADMIN_TOKEN, waitFor } from './support.js'
 
 const POSTGRES = process.env.SLUICE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -72,15 +73,8 @@ describe('two instances on Kafka, Postgres and Redis', { timeout: 60_000 }, () =
     return server
   }
 
-  const call = async (server: SluiceServer, method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    })
-    const text = await response.text()
-    return { status: response.status, body: text === '' ? null : JSON.parse(text) }
-  }
+  const call = (server: SluiceServer, method: string, path: string, body?: unknown) =>
+    callAdmin(server.url, ADMIN_TOKEN, method, path, body)
 
   const sinkEvents = async () => {
     const events: { event: string; team_id: number; properties: Record<string, unknown> }[] = []

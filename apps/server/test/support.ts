@@ -5,6 +5,7 @@ import { PassThrough } from 'node:stream'
 import { loadServerConfig } from '../src/config.js'
 import { createJsonLogger } from '../src/logger.js'
 import { type SluiceServer, startServer } from '../src/server.js'
+import { type AdminReply, callAdmin } from './admin-client.js'
 
 /**
  * Polls `probe` until it returns something other than undefined or false, and fails after
@@ -42,7 +43,7 @@ export interface TestServer {
   /** Waits until at least `count` processed events were written. */
   waitForEvents(count: number, timeoutMs?: number): Promise<Record<string, unknown>[]>
   /** An admin API call with the test token. */
-  admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>
+  admin(method: string, path: string, body?: unknown): Promise<AdminReply>
   stop(): Promise<void>
 }
 
@@ -86,15 +87,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
         await new Promise((resolve) => setTimeout(resolve, 50))
       }
     },
-    async admin(method, path, body) {
-      const response = await fetch(`${server.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      })
-      const text = await response.text()
-      return { status: response.status, body: text === '' ? null : JSON.parse(text) }
-    },
+    admin: (method, path, body) => callAdmin(server.url, ADMIN_TOKEN, method, path, body),
     async stop() {
       await server.stop()
       await rm(dataDir, { recursive: true, force: true })

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel } from 'kafkajs'
 import pg from 'pg'
 import { PostHog } from 'posthog-node'
+import { callAdminOrThrow } from '../admin-client.js'
 
 /** Brokers of the test Kafka. */
 export const KAFKA_BROKERS = process.env.SLUICE_TEST_KAFKA_BROKERS ?? '127.0.0.1:9092'
@@ -155,16 +156,7 @@ export async function spawnServer(
     exited,
     kill: () => signal('SIGKILL'),
     terminate: () => signal('SIGTERM'),
-    async admin(method, path, body) {
-      const response = await fetch(`${url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      })
-      const text = await response.text()
-      if (!response.ok) throw new Error(`${method} ${path} on ${name} answered ${response.status}: ${text}`)
-      return text === '' ? {} : (JSON.parse(text) as Record<string, unknown>)
-    },
+    admin: (method, path, body) => callAdminOrThrow(url, ADMIN_TOKEN, method, path, body),
     async metric(metricName) {
       const text = await (await fetch(`${url}/metrics`)).text()
       let sum = 0
