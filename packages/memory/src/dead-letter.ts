@@ -1,10 +1,11 @@
 import {
   type Clock,
+  DEAD_LETTER_SOURCES,
   type DeadLetter,
   DeadLetterError,
   type DeadLetterQuery,
-  type DeadLetterSource,
   type DeadLetterStore,
+  isDeadLetterSource,
   type NewDeadLetter,
 } from '@sluice/core'
 import { createSystemClock } from './clock.js'
@@ -20,16 +21,6 @@ export interface MemoryDeadLetterStoreOptions {
 
 const DEFAULT_LIST_LIMIT = 100
 const ID_DIGITS = 16
-/** Every source, as a record so that a source added to the port fails to compile here until listed. */
-const SOURCE_LIST: Readonly<Record<DeadLetterSource, true>> = {
-  ingestion: true,
-  'export-events': true,
-  webhook: true,
-  capture: true,
-  sink: true,
-  job: true,
-}
-const SOURCES: ReadonlySet<string> = new Set(Object.keys(SOURCE_LIST))
 
 /**
  * Creates a dead-letter store in process memory. Ids are zero-padded counters, so they sort as
@@ -102,8 +93,10 @@ export function createMemoryDeadLetterStore(options: MemoryDeadLetterStoreOption
 function assertNewDeadLetter(entry: NewDeadLetter, index: number): void {
   const problem = (message: string) =>
     new DeadLetterError(`dead letter ${index}: ${message}`, { retryable: false, code: 'dead-letter.invalid' })
-  if (!SOURCES.has(entry?.source)) {
-    throw problem(`source must be one of ${[...SOURCES].join(', ')}, got ${JSON.stringify(entry?.source)}`)
+  if (!isDeadLetterSource(entry?.source)) {
+    throw problem(
+      `source must be one of ${DEAD_LETTER_SOURCES.join(', ')}, got ${JSON.stringify(entry?.source)}`,
+    )
   }
   if (typeof entry.reason !== 'string') throw problem(`reason must be a string, got ${typeof entry.reason}`)
   if (typeof entry.payload !== 'string') {

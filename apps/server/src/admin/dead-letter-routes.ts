@@ -1,19 +1,9 @@
 // /api/dead-letters: what Sluice could not process, listed, inspected and replayed.
-import type { DeadLetterSource } from '@sluice/core'
+import { DEAD_LETTER_SOURCES, isDeadLetterSource } from '@sluice/core'
 import { HttpError, json, type Route } from '../http/types.js'
 import type { AdminContext } from './context.js'
 import { onlyKnownFields, optionalInteger, queryParam, readJsonObject } from './input.js'
 
-/** Every source, as a record so that a source added to the port fails to compile here until listed. */
-const SOURCE_LIST: Readonly<Record<DeadLetterSource, true>> = {
-  ingestion: true,
-  'export-events': true,
-  webhook: true,
-  capture: true,
-  sink: true,
-  job: true,
-}
-const SOURCES = Object.keys(SOURCE_LIST)
 const MAX_REPLAY_IDS = 1000
 
 /** The dead-letter routes. */
@@ -25,17 +15,21 @@ export function deadLetterRoutes(context: AdminContext): Route[] {
       path: '/api/dead-letters',
       async handle(request) {
         const source = queryParam(request, 'source')
-        if (source !== undefined && !SOURCES.includes(source)) {
-          throw new HttpError(400, `source ${source} is unknown: use one of ${SOURCES.join(', ')}`, {
-            field: 'source',
-          })
+        if (source !== undefined && !isDeadLetterSource(source)) {
+          throw new HttpError(
+            400,
+            `source ${source} is unknown: use one of ${DEAD_LETTER_SOURCES.join(', ')}`,
+            {
+              field: 'source',
+            },
+          )
         }
         const teamId = optionalInteger(queryParam(request, 'team'), 'team', { min: 0 })
         const configId = optionalInteger(queryParam(request, 'config'), 'config', { min: 1 })
         const limit = optionalInteger(queryParam(request, 'limit'), 'limit', { min: 1, max: 1000 })
         const after = queryParam(request, 'after')
         const entries = await deadLetters.list({
-          ...(source === undefined ? {} : { source: source as DeadLetterSource }),
+          ...(source === undefined ? {} : { source }),
           ...(teamId === undefined ? {} : { teamId }),
           ...(configId === undefined ? {} : { configId }),
           ...(limit === undefined ? {} : { limit }),

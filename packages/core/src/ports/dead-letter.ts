@@ -1,5 +1,19 @@
+/** Every place a dead letter can come from. */
+export const DEAD_LETTER_SOURCES = [
+  'ingestion',
+  'export-events',
+  'webhook',
+  'capture',
+  'sink',
+  'job',
+] as const
+
 /** Where a dead letter came from. */
-export type DeadLetterSource = 'ingestion' | 'export-events' | 'webhook' | 'capture' | 'sink' | 'job'
+export type DeadLetterSource = (typeof DEAD_LETTER_SOURCES)[number]
+
+/** Whether `value` is one of {@link DEAD_LETTER_SOURCES}. */
+export const isDeadLetterSource = (value: unknown): value is DeadLetterSource =>
+  (DEAD_LETTER_SOURCES as readonly unknown[]).includes(value)
 
 /** Something Sluice could not process, kept with its reason for inspection and replay. */
 export interface NewDeadLetter {

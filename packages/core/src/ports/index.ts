@@ -1,12 +1,14 @@
 export type { Bus, BusCapabilities, Unsubscribe } from './bus.js'
 export type { Cache, CacheCapabilities } from './cache.js'
 export type { Clock, TimerHandle } from './clock.js'
-export type {
-  DeadLetter,
-  DeadLetterQuery,
-  DeadLetterSource,
-  DeadLetterStore,
-  NewDeadLetter,
+export {
+  DEAD_LETTER_SOURCES,
+  type DeadLetter,
+  type DeadLetterQuery,
+  type DeadLetterSource,
+  type DeadLetterStore,
+  isDeadLetterSource,
+  type NewDeadLetter,
 } from './dead-letter.js'
 export type { Fetch, FetchRequest, FetchResponse } from './fetch.js'
 export type { City, GeoIp, GeoNames } from './geoip.js'
