@@ -88,6 +88,50 @@ export function eventTime(event: PluginEvent): Date {
   return now
 }
 
+const CANONICAL_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+
+const digitsAt = (text: string, start: number, count: number) => {
+  let value = 0
+  for (let i = start; i < start + count; i++) value = value * 10 + text.charCodeAt(i) - 48
+  return value
+}
+
+const daysIn = (year: number, month: number) =>
+  month === 2
+    ? (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
+      ? 29
+      : 28
+    : month === 4 || month === 6 || month === 9 || month === 11
+      ? 30
+      : 31
+
+/**
+ * Whether `text` is already what `new Date(text).toISOString()` gives back (`YYYY-MM-DDTHH:mm:ss.sssZ`
+ * naming a real instant), so it can be kept without parsing: SDKs send timestamps this way, and
+ * parsing and formatting a date costs about a microsecond per event on the pipeline's thread.
+ * Dates that `Date` rolls over (February 30, 24:00) are not, and take the slow path.
+ */
+function isCanonicalTime(text: string): boolean {
+  if (!CANONICAL_TIME.test(text)) return false
+  const month = digitsAt(text, 5, 2)
+  const day = digitsAt(text, 8, 2)
+  return (
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= daysIn(digitsAt(text, 0, 4), month) &&
+    digitsAt(text, 11, 2) <= 23 &&
+    digitsAt(text, 14, 2) <= 59 &&
+    digitsAt(text, 17, 2) <= 59
+  )
+}
+
+/** {@link eventTime} as an ISO 8601 string, the timestamp kept as it is when already one. */
+const eventTimestamp = (event: PluginEvent): string =>
+  typeof event.timestamp === 'string' && isCanonicalTime(event.timestamp)
+    ? event.timestamp
+    : eventTime(event).toISOString()
+
 /** The read-only form of a processed event, as onEvent and exportEvents receive it. */
 export function toProcessedEvent(event: PluginEvent): ProcessedPluginEvent {
   const properties: Properties = { ...(event.properties ?? {}) }
@@ -97,7 +141,7 @@ export function toProcessedEvent(event: PluginEvent): ProcessedPluginEvent {
     ip: event.ip,
     team_id: event.team_id,
     event: event.event,
-    timestamp: eventTime(event).toISOString(),
+    timestamp: eventTimestamp(event),
     properties,
   }
   const $set = event.$set ?? (properties.$set as Properties | undefined)

@@ -66,6 +66,8 @@ interface InFlight {
   /** The event's text as it entered the chain, for a dead letter if the chain's result is bad. */
   input: string
   lane: string
+  /** Configs `event` already lists as succeeded or failed (a replayed event), which skip it; often none. */
+  listed: ReadonlySet<string> | null
   succeeded: string[]
   failed: string[]
 }
@@ -92,6 +94,13 @@ const listOf = (value: unknown): string[] =>
 
 const failureText = (outcome: Extract<CallOutcome, { ok: false }>) =>
   `${outcome.failure.name}: ${outcome.failure.message}`
+
+/** The configs an event lists in its succeeded and failed properties, or null when it lists none. */
+const listedConfigs = (event: PluginEvent): ReadonlySet<string> | null => {
+  const props = event.properties
+  if (!props || !(PLUGINS_SUCCEEDED in props || PLUGINS_FAILED in props)) return null
+  return new Set([...listOf(props[PLUGINS_SUCCEEDED]), ...listOf(props[PLUGINS_FAILED])])
+}
 
 /** Creates the pipeline over the runtime's parts. */
 export function createPipeline(options: PipelineOptions): Pipeline {
@@ -148,63 +157,57 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     for (const config of chain) {
       // A paused config lets events pass as they are, unlisted, like a config still in setup.
       if (health?.heldUntil(config.id) != null) continue
-      const candidates = alive.filter((item) => {
-        const props = item.event.properties
-        return (
-          !listOf(props?.[PLUGINS_SUCCEEDED]).includes(config.tag) &&
-          !listOf(props?.[PLUGINS_FAILED]).includes(config.tag)
-        )
-      })
+      const candidates = alive.filter((item) => !item.listed?.has(config.tag))
       if (candidates.length === 0) continue
       const batchForm = !config.has('processEvent')
       const fn = batchForm ? 'processEventBatch' : 'processEvent'
       // Events go in and come out as JSON text, handed on to the next plugin without encoding it
-      // again. processEvent results are parsed once, after the chain (see `settleChain`).
-      const calls: JsonLaneCall[] = candidates.map((item) => ({
-        lane: item.lane,
-        json: batchForm ? `[${item.json}]` : item.json,
-      }))
+      // again (an item is a call: its lane and its text). processEvent results are parsed once,
+      // after the chain (see `settleChain`).
+      const calls: readonly JsonLaneCall[] = batchForm
+        ? candidates.map((item) => ({ lane: item.lane, json: `[${item.json}]` }))
+        : candidates
       const outcomes = await tracked(
         config,
         candidates.map((c) => c.event),
         () => config.instance.callEachJson(fn, calls),
       )
       const dropped = new Set<InFlight>()
-      candidates.forEach((item, index) => {
+      let failed = 0
+      const fail = (item: InFlight, reason: string) => {
+        item.failed.push(config.tag)
+        failed += 1
+        log(config, 'error', `${fn} failed on event ${item.event.uuid}: ${reason}`)
+      }
+      for (let index = 0; index < candidates.length; index++) {
+        const item = candidates[index] as InFlight
         const outcome = outcomes[index] as JsonCallOutcome
-        telemetry.count(config.id, 'eventsIn')
-        const fail = (reason: string) => {
-          item.failed.push(config.tag)
-          telemetry.count(config.id, 'eventsFailed')
-          log(config, 'error', `${fn} failed on event ${item.event.uuid}: ${reason}`)
-        }
         if (!outcome.ok) {
-          fail(failureText(outcome))
-          return
+          fail(item, failureText(outcome))
+          continue
         }
         const result = batchForm
           ? readResult(outcome.json, true, item.event.team_id)
           : classifyResult(outcome.json)
-        if (typeof result === 'string') {
-          fail(result)
-          return
+        if (typeof result === 'string') fail(item, result)
+        else if (result === null) dropped.add(item)
+        else {
+          if (result === UNPARSED) {
+            item.json = outcome.json as string
+            item.unparsed = true
+          } else {
+            item.event = result
+            item.json = JSON.stringify(result)
+            item.unparsed = false
+            item.listed = listedConfigs(result)
+          }
+          item.succeeded.push(config.tag)
         }
-        if (result === null) {
-          dropped.add(item)
-          telemetry.count(config.id, 'eventsDropped')
-          return
-        }
-        if (result === UNPARSED) {
-          item.json = outcome.json as string
-          item.unparsed = true
-        } else {
-          item.event = result
-          item.json = JSON.stringify(result)
-          item.unparsed = false
-        }
-        item.succeeded.push(config.tag)
-        telemetry.count(config.id, 'eventsOut')
-      })
+      }
+      telemetry.count(config.id, 'eventsIn', candidates.length)
+      telemetry.count(config.id, 'eventsFailed', failed)
+      telemetry.count(config.id, 'eventsDropped', dropped.size)
+      telemetry.count(config.id, 'eventsOut', candidates.length - failed - dropped.size)
       if (dropped.size > 0) alive = alive.filter((item) => !dropped.has(item))
     }
     return alive
@@ -432,6 +435,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           unparsed: false,
           input: json,
           lane: `${event.team_id}:${event.distinct_id}`,
+          listed: listedConfigs(event),
           succeeded: [],
           failed: [],
         })
