@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { type Browser, chromium } from 'playwright-core'
@@ -76,7 +76,12 @@ interface RecordingProxy {
 async function startRecordingProxy(target: string): Promise<RecordingProxy> {
   const sent: RecordedRequest[] = []
   const failures: string[] = []
-  const server = createServer(async (request, response) => {
+  const server = createServer((request, response) => {
+    // The browser may drop a request half-sent (a beacon as the page goes, a context closing):
+    // reading it then fails, and there is nothing to forward.
+    forward(request, response).catch(() => response.destroy())
+  })
+  const forward = async (request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = []
     for await (const chunk of request) chunks.push(chunk as Buffer)
     const body = Buffer.concat(chunks)
@@ -107,7 +112,7 @@ async function startRecordingProxy(target: string): Promise<RecordingProxy> {
       }
     })
     response.writeHead(answer.status, answerHeaders).end(answerBody)
-  })
+  }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
