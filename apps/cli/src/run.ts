@@ -332,7 +332,13 @@ async function runChain(
   return exitCode !== 0 || counts.failed > 0 ? 1 : 0
 }
 
-const message = (value: string, id: string): QueueMessage => ({ id, key: null, value, deliveryAttempt: 1 })
+const message = (value: string, id: string): QueueMessage => ({
+  id,
+  key: null,
+  value,
+  deliveryAttempt: 1,
+  publishedAt: Date.now(),
+})
 
 /**
  * Lines of a stream in batches: whatever has arrived, up to `size`, so a slow stream (`tail -f`)

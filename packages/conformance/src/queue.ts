@@ -116,7 +116,7 @@ export function describeQueueConformance(
     const values = (messages: readonly { value: string }[]): string[] => messages.map((m) => m.value)
 
     describe('produce and consume', () => {
-      it('delivers every record exactly once with its key, value and headers intact', async () => {
+      it('delivers every record exactly once with its key, value and headers intact and its publish time', async () => {
         const queue = await harness.create()
         const topic = topicName()
         const received: QueueMessage[] = []
@@ -131,8 +131,10 @@ export function describeQueueConformance(
           if (i % 2 === 0) record.headers = { 'x-index': String(i), 'x-text': 'ünïcödé ✓' }
           return record
         })
+        const producing = env().time.clock.now()
         await queue.produce(topic, records.slice(0, 25))
         await queue.produce(topic, records.slice(25))
+        const produced = env().time.clock.now()
         await until(
           () => received.length >= records.length,
           () => `${records.length} records, got ${received.length}`,
@@ -148,6 +150,9 @@ export function describeQueueConformance(
           expect(message?.key).toBe(record.key)
           expect(message?.headers ?? {}).toEqual(record.headers ?? {})
           expect(message?.deliveryAttempt).toBe(1)
+          // A second of slack: a broker or emulator stamps the time with its own clock.
+          expect(message?.publishedAt).toBeGreaterThanOrEqual(producing - 1_000)
+          expect(message?.publishedAt).toBeLessThanOrEqual(produced + 1_000)
         }
         const ids = received.map((message) => message.id)
         expect(ids.every((id) => typeof id === 'string' && id.length > 0)).toBe(true)
@@ -441,6 +446,7 @@ export function describeQueueConformance(
           const again = acknowledged.find((m) => m.value === failed.value)
           expect(again?.id, `redelivery of ${failed.value} has a different id`).toBe(failed.id)
           expect(again?.deliveryAttempt).toBeGreaterThan(1)
+          expect(again?.publishedAt, 'a redelivery keeps its publish time').toBe(failed.publishedAt)
         }
         if (capabilities.orderedByKey) expectKeyOrder(dedupe(acknowledged), keys, records.length / keys)
       })

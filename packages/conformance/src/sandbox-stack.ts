@@ -317,6 +317,7 @@ export async function openStack(
           key: null,
           value: JSON.stringify(event),
           deliveryAttempt: 1,
+          publishedAt: clock.now(),
         })),
       )
     },

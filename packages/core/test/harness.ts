@@ -98,6 +98,7 @@ export function createTestRuntime(
       key: null,
       value: typeof event === 'string' ? event : JSON.stringify(event),
       deliveryAttempt: 1,
+      publishedAt: clock.now(),
     }))
 
   return {

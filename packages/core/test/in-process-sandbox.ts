@@ -71,6 +71,7 @@ export function createInProcessSandbox(
   const sandbox = {
     loads: 0,
     capabilities: { isolation: 'none', enforcesTimeouts: false, enforcesMemoryLimit: false } as const,
+    memoryUsage: async () => [],
     async load(source: PluginSource): Promise<LoadedPlugin> {
       const module = modules[source.name]
       if (!module) throw new Error(`no test module named ${source.name}`)

@@ -52,6 +52,7 @@ interface StoredRecord {
   readonly key: string | null
   readonly value: string
   readonly headers: Readonly<Record<string, string>> | undefined
+  readonly publishedAt: number
 }
 
 /** An append-only log; `base` is the offset of `records[0]` (acknowledged prefixes are trimmed). */
@@ -148,6 +149,7 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): QueueTransp
       for (let i = 0; i < records.length; i++) assertRecord(records[i], i)
       if (records.length === 0) return
       const topic = topicFor(topicName)
+      const publishedAt = clock.now()
       for (const record of records) {
         const p =
           record.key === null ? topic.nextUnkeyed++ % partitionCount : hashKey(record.key) % partitionCount
@@ -157,6 +159,7 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): QueueTransp
           key: record.key,
           value: record.value,
           headers: record.headers === undefined ? undefined : { ...record.headers },
+          publishedAt,
         })
       }
       wakeAll(topic)
@@ -325,6 +328,7 @@ class Consumer {
           key: record.key,
           value: record.value,
           deliveryAttempt: attempts?.get(log.base + index) ?? 1,
+          publishedAt: record.publishedAt,
         }
         if (record.headers !== undefined) message.headers = record.headers
         messages.push(message)

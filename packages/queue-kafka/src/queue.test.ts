@@ -8,7 +8,7 @@ const record = (overrides: Partial<KafkaMessage> = {}): KafkaMessage =>
     offset: '41',
     key: Buffer.from('2:user-1'),
     value: Buffer.from('{"event":"ü"}'),
-    timestamp: '0',
+    timestamp: '1795267200000',
     attributes: 0,
     size: 0,
     headers: {},
@@ -16,12 +16,13 @@ const record = (overrides: Partial<KafkaMessage> = {}): KafkaMessage =>
   }) as unknown as KafkaMessage
 
 describe('toQueueMessage', () => {
-  it('gives a record the id <partition>:<offset>, text key and value, and attempt 1 on first delivery', () => {
+  it('gives a record the id <partition>:<offset>, text key and value, its timestamp, and attempt 1 on first delivery', () => {
     expect(toQueueMessage(3, record(), new Map())).toEqual({
       id: '3:41',
       key: '2:user-1',
       value: '{"event":"ü"}',
       deliveryAttempt: 1,
+      publishedAt: 1795267200000,
     })
   })
 

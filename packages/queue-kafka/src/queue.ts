@@ -98,6 +98,7 @@ export function toQueueMessage(
     key: record.key === null || record.key === undefined ? null : record.key.toString('utf8'),
     value: record.value === null ? '' : record.value.toString('utf8'),
     deliveryAttempt: (attempts.get(id) ?? 0) + 1,
+    publishedAt: Number(record.timestamp),
   }
   const headers = decodeHeaders(record.headers)
   if (headers) message.headers = headers

@@ -40,6 +40,7 @@ function harness(
       orderingKey: key,
       record: { key, value: id },
       serviceAttempt,
+      publishedAt: clock.now(),
       ack: () => settled.push(`ack ${id}`),
       nack: () => settled.push(`nack ${id}`),
     }

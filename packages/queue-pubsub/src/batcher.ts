@@ -9,6 +9,8 @@ export interface Delivery {
   readonly record: QueueRecord
   /** The service's own delivery count (Pub/Sub keeps one only with a dead-letter policy), else 0. */
   readonly serviceAttempt: number
+  /** When the service took the message, in ms since the epoch. */
+  readonly publishedAt: number
   ack(): void
   nack(): void
 }
@@ -185,6 +187,7 @@ interface Entry {
   readonly orderingKey: string | null
   readonly record: QueueRecord
   readonly serviceAttempt: number
+  readonly publishedAt: number
   /** Every delivery of this message that is not settled yet (duplicates settle together). */
   readonly deliveries: Delivery[]
 }
@@ -258,6 +261,7 @@ export class Batcher {
       orderingKey: delivery.orderingKey,
       record: delivery.record,
       serviceAttempt: delivery.serviceAttempt,
+      publishedAt: delivery.publishedAt,
       deliveries: [delivery],
     }
     this.entries.set(entry.id, entry)
@@ -412,6 +416,7 @@ export class Batcher {
         key: entry.record.key,
         value: entry.record.value,
         deliveryAttempt: group.countDelivery(entry.id, entry.serviceAttempt),
+        publishedAt: entry.publishedAt,
       }
       if (entry.record.headers !== undefined) message.headers = entry.record.headers
       return message

@@ -464,6 +464,7 @@ function toDelivery(message: Message): Delivery {
     orderingKey: message.orderingKey ? message.orderingKey : null,
     record: decodeRecord(message),
     serviceAttempt: message.deliveryAttempt || 0,
+    publishedAt: message.publishTime.getTime(),
     ack: () => message.ack(),
     nack: () => message.nack(),
   }

@@ -10,6 +10,7 @@ import {
   type PluginFunctionName,
   type PluginHost,
   type PluginInstance,
+  type PluginMemoryUsage,
   type PluginSource,
   parseMetricsDeclaration,
   type Sandbox,
@@ -129,6 +130,9 @@ function capabilitiesOf(exported: ExportedShape): PluginCapabilities {
     metrics: parseMetricsDeclaration(exported.metrics),
   }
 }
+
+/** How long a memory reading waits for a busy isolate before its last reading is used. */
+const MEMORY_READING_WAIT_MS = 200
 
 /** Calls per chunk when a large batch is split to overlap host and isolate work. */
 const PIPELINE_CHUNK = 128
@@ -278,7 +282,8 @@ class IsolatedPluginInstance implements PluginInstance {
 export function createIsolatedVmSandbox(options: IsolatedVmSandboxOptions = {}): Sandbox {
   const resolved = resolveOptions(options)
   const compiled = new Map<string, CompiledPlugin>()
-  const loaded = new Set<PluginIsolatePool>()
+  /** Each loaded plugin's isolates, with the identity of its source. */
+  const loaded = new Map<PluginIsolatePool, Pick<PluginSource, 'pluginId' | 'name' | 'version'>>()
   let closed = false
 
   const compile = (source: PluginSource) => {
@@ -312,7 +317,7 @@ export function createIsolatedVmSandbox(options: IsolatedVmSandboxOptions = {}):
         if (error instanceof GuestLoadError) throw loadError(source, error)
         throw error
       }
-      loaded.add(plugin)
+      loaded.set(plugin, { pluginId: source.pluginId, name: source.name, version: source.version })
       const instances = new Set<IsolatedPluginInstance>()
       return {
         capabilities,
@@ -339,9 +344,23 @@ export function createIsolatedVmSandbox(options: IsolatedVmSandboxOptions = {}):
         },
       }
     },
+    async memoryUsage(): Promise<PluginMemoryUsage[]> {
+      const byVersion = new Map<string, PluginMemoryUsage>()
+      const readings = [...loaded].map(async ([pool, identity]) => {
+        const usedBytes = await pool.usedHeapBytes(MEMORY_READING_WAIT_MS)
+        const key = `${identity.pluginId}@${identity.version}`
+        const usage = byVersion.get(key) ?? { ...identity, sandboxes: 0, usedBytes: 0, limitBytes: 0 }
+        usage.sandboxes += pool.size
+        usage.usedBytes += usedBytes
+        usage.limitBytes += pool.size * resolved.memoryLimitMb * 1024 * 1024
+        byVersion.set(key, usage)
+      })
+      await Promise.all(readings)
+      return [...byVersion.values()]
+    },
     async close() {
       closed = true
-      for (const plugin of loaded) plugin.close()
+      for (const plugin of loaded.keys()) plugin.close()
       loaded.clear()
       compiled.clear()
     },

@@ -56,6 +56,7 @@ export {
   type PluginFunctionName,
   type PluginHost,
   type PluginInstance,
+  type PluginMemoryUsage,
   type PluginSource,
   type PluginStorageApi,
   type PostHogApiOptions,

@@ -16,6 +16,11 @@ export interface QueueMessage extends QueueRecord {
   id: string
   /** 1 on first delivery, then one more on every redelivery (transports with `redelivers` must count). */
   deliveryAttempt: number
+  /**
+   * When the transport took the record, in ms since the epoch (Kafka: the record's timestamp;
+   * Pub/Sub: its publish time), the same on every delivery. Consumers measure their lag by it.
+   */
+  publishedAt: number
 }
 
 /** What a queue transport guarantees; core and the conformance suite branch on these. */

@@ -241,9 +241,28 @@ export interface LoadedPlugin {
   dispose(): Promise<void>
 }
 
+/** Memory held by the plugin code of one loaded plugin version, for ops. */
+export interface PluginMemoryUsage {
+  pluginId: number
+  /** As in {@link PluginSource}. */
+  name: string
+  version: string
+  /** Sandboxes (isolates) open for this plugin version; its configs share them. */
+  sandboxes: number
+  /** Heap in use across them, external memory (large ArrayBuffers) included. */
+  usedBytes: number
+  /** Their heap limits together. */
+  limitBytes: number
+}
+
 /** Port: runs plugin code. */
 export interface Sandbox {
   readonly capabilities: SandboxCapabilities
+  /**
+   * Memory use per loaded plugin version, for ops; a sandbox without separate heaps (`isolation:
+   * 'none'`) reports none. Answers promptly even while plugin code is busy, then with the last reading.
+   */
+  memoryUsage(): Promise<PluginMemoryUsage[]>
   /**
    * Compiles the plugin and detects its capabilities without running `setupPlugin`. Rejects with
    * a `ValidationError` (a forbidden import, a bad metrics declaration, a syntax error) naming the

@@ -76,6 +76,7 @@ describe('the health watcher through createSluiceRuntime', () => {
           key: '1:user-1',
           value: JSON.stringify(event()),
           deliveryAttempt: 1,
+          publishedAt: clock.now(),
         })),
       )
       return sink.events.slice(before)
