@@ -81,9 +81,20 @@ describe('the server on the embedded default', () => {
     const health = await test.admin('GET', `/api/configs/${config.body.id}/health`)
     expect(health.body.health).toMatchObject({ configId: config.body.id, status: 'healthy' })
     const metrics = await (await fetch(`${test.server.url}/metrics`)).text()
+    const labels = `config_id="${config.body.id}",plugin="Strip PII",team_id="1"`
+    expect(metrics).toContain(`sluice_plugin_events_dropped_total{${labels}} 1`)
+    // Every processEvent call (three events) is timed: counted in the +Inf bucket and the count.
     expect(metrics).toContain(
-      `sluice_plugin_events_dropped_total{config_id="${config.body.id}",plugin="Strip PII",team_id="1"} 1`,
+      `sluice_plugin_call_duration_seconds_bucket{${labels},function="processEvent",le="+Inf"} 3`,
     )
+    expect(metrics).toContain(
+      `sluice_plugin_call_duration_seconds_count{${labels},function="processEvent"} 3`,
+    )
+    const pluginLabels = `plugin="Strip PII",plugin_id="${plugin.body.id}",version="${plugin.body.version}"`
+    expect(metrics).toContain(`sluice_plugin_isolates{${pluginLabels}} 1`)
+    expect(metrics).toContain(`sluice_plugin_isolate_heap_limit_bytes{${pluginLabels}} ${128 * 1024 * 1024}`)
+    const heapUsed = new RegExp(`^sluice_plugin_isolate_heap_used_bytes\\{${pluginLabels}\\} (\\d+)$`, 'm')
+    expect(Number(heapUsed.exec(metrics)?.[1])).toBeGreaterThan(100_000)
   })
 
   it('refuses the admin API without the token, saying where the token comes from', async () => {
@@ -98,5 +109,7 @@ describe('the server on the embedded default', () => {
     const metrics = await (await fetch(`${test.server.url}/metrics`)).text()
     expect(metrics).toMatch(/^sluice_capture_events_total (\d+)$/m)
     expect(Number(/^sluice_capture_events_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(66)
+    // Nothing is being processed now.
+    expect(metrics).toMatch(/^sluice_queue_lag_seconds 0$/m)
   })
 })

@@ -58,6 +58,8 @@ const quietTelemetry: Telemetry = {
   countFetch: () => {},
   count: () => {},
   counters: () => ({ eventsIn: 0, eventsOut: 0, eventsDropped: 0, eventsFailed: 0, fetches: 0 }),
+  observeCalls: () => {},
+  callLatency: () => [],
   flush: async () => {},
   close: async () => {},
 }

@@ -19,7 +19,8 @@ import {
   type PluginInstance,
   type Sandbox,
 } from '../ports/sandbox.js'
-import { type HealthWatcher, watchPluginCalls } from './health-watcher.js'
+import type { HealthWatcher } from './health-watcher.js'
+import { observePluginCalls } from './observe-calls.js'
 import { createPluginHost, type PluginHostServices } from './plugin-host.js'
 import type { Telemetry } from './telemetry.js'
 
@@ -275,10 +276,13 @@ export function createConfigManager(options: ConfigManagerOptions): ConfigManage
     }
     const functions = new Set(loaded.capabilities.functions)
     const watched = { id: record.id, teamId: record.teamId, revision: record.revision }
-    if (options.health) {
-      instance = watchPluginCalls(instance, { clock, watcher: options.health, config: watched })
-      options.health.track(watched)
-    }
+    instance = observePluginCalls(instance, {
+      clock,
+      telemetry,
+      ...(options.health ? { watcher: options.health } : {}),
+      config: watched,
+    })
+    options.health?.track(watched)
     const config: LiveConfig = {
       id: record.id,
       pluginId: plugin.id,

@@ -3,7 +3,6 @@ import {
   advanceHealth,
   type ConfigHealth,
   DEFAULT_HEALTH_POLICY,
-  groupIntoLanes,
   type HealthPolicy,
   type HealthSample,
   type HealthStatus,
@@ -16,14 +15,6 @@ import {
 import type { Clock } from '../ports/clock.js'
 import type { LogLevel } from '../ports/log-sink.js'
 import type { Registry } from '../ports/registry.js'
-import {
-  type CallOutcome,
-  type JsonCallOutcome,
-  PluginCallError,
-  type PluginFailure,
-  type PluginFunctionName,
-  type PluginInstance,
-} from '../ports/sandbox.js'
 import type { Telemetry } from './telemetry.js'
 
 /** A config's health as the admin API shows it: plain JSON. */
@@ -99,9 +90,6 @@ export interface HealthWatcher {
   /** Resolves once the registry writes of configs disabled so far are done (graceful stop, tests). */
   flush(): Promise<void>
 }
-
-/** Functions that are not charged: setup has its own retry-then-disable rule, teardown is bounded. */
-const UNWATCHED = new Set(['setupPlugin', 'teardownPlugin', 'getSettings'])
 
 /** How soon a disabled config's held work is looked at again while the config is unloaded. */
 const DISABLED_RECHECK_MS = 5_000
@@ -245,76 +233,5 @@ export function createHealthWatcher(options: HealthWatcherOptions): HealthWatche
     async flush() {
       await Promise.all(pending)
     },
-  }
-}
-
-/** What the watched instance needs to know about the config it serves. */
-export interface WatchPluginCallsOptions {
-  clock: Clock
-  watcher: HealthWatcher
-  config: WatchedConfig
-}
-
-const describeFailure = (fn: string, failure: PluginFailure) =>
-  `${fn} failed: ${failure.name}: ${failure.message}`
-
-/**
- * Wraps a config's plugin instance so that every call is timed and charged to the health watcher:
- * the one place where plugin calls are observed. A batch (`callEach`) is timed as a whole; its
- * calls count as slow when the batch took `slowCallMs` or more per call of its longest lane
- * (calls of one lane run one after another, lanes side by side).
- */
-export function watchPluginCalls(instance: PluginInstance, options: WatchPluginCallsOptions): PluginInstance {
-  const { clock, watcher, config } = options
-  const { slowCallMs } = watcher.policy
-  const watchEach = async <O extends CallOutcome | JsonCallOutcome>(
-    fn: PluginFunctionName,
-    calls: readonly { lane: string }[],
-    run: () => Promise<O[]>,
-  ): Promise<O[]> => {
-    if (UNWATCHED.has(fn)) return run()
-    const started = clock.now()
-    const outcomes = await run()
-    const took = clock.now() - started
-    const longestLane = Math.max(1, ...groupIntoLanes([...calls], (call) => call.lane).map((l) => l.length))
-    const perCall = took / longestLane
-    const slowCalls = perCall >= slowCallMs ? longestLane : 0
-    let errors = 0
-    let reason: string | null = slowCalls > 0 ? `${fn} took ${Math.round(perCall)} ms per call` : null
-    for (const outcome of outcomes) {
-      if (outcome.ok) continue
-      errors += 1
-      reason = describeFailure(fn, outcome.failure)
-    }
-    if (errors > 0 || slowCalls > 0) watcher.record(config, { errors, slowCalls, reason })
-    return outcomes
-  }
-  return {
-    async call(fn, args) {
-      if (UNWATCHED.has(fn)) return instance.call(fn, args)
-      const started = clock.now()
-      try {
-        const value = await instance.call(fn, args)
-        const took = clock.now() - started
-        if (took >= slowCallMs) {
-          watcher.record(config, { errors: 0, slowCalls: 1, reason: `${fn} took ${took} ms` })
-        }
-        return value
-      } catch (error) {
-        // Only the plugin's own failures count; a host-side problem is not the plugin's doing.
-        if (error instanceof PluginCallError) {
-          const took = clock.now() - started
-          watcher.record(config, {
-            errors: 1,
-            slowCalls: took >= slowCallMs ? 1 : 0,
-            reason: describeFailure(fn, error.failure),
-          })
-        }
-        throw error
-      }
-    },
-    callEach: (fn, calls) => watchEach(fn, calls, () => instance.callEach(fn, calls)),
-    callEachJson: (fn, calls) => watchEach(fn, calls, () => instance.callEachJson(fn, calls)),
-    dispose: () => instance.dispose(),
   }
 }

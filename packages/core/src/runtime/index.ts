@@ -61,6 +61,8 @@ export {
 } from './runtime.js'
 export { createScheduler, SCHEDULER_LOCK, type Scheduler, type SchedulerOptions } from './scheduler.js'
 export {
+  CALL_LATENCY_BUCKETS,
+  type CallLatency,
   type ConfigCounters,
   createTelemetry,
   type PendingLogEntry,

@@ -15,7 +15,14 @@ import {
 import { event } from '../../test/harness.js'
 import { createInProcessSandbox } from '../../test/in-process-sandbox.js'
 import { createManualClock } from '../manual-clock.js'
+import type { BatchHandler, QueueMessage } from '../ports/queue.js'
 import { createSluiceRuntime } from './runtime.js'
+
+/** Waits, a macrotask at a time, until `done`. */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !done(); i++) await new Promise((resolve) => setImmediate(resolve))
+  expect(done()).toBe(true)
+}
 
 function compose() {
   const clock = createManualClock(Date.UTC(2026, 10, 21))
@@ -74,7 +81,7 @@ describe('createSluiceRuntime', () => {
     expect(lifecycle).toEqual(['setup !'])
     expect(queue.consumers.map((c) => [c.topic, c.group])).toEqual([['in', 'workers']])
     await queue.consumers[0]?.handler([
-      { id: '0', key: '1:user-1', value: JSON.stringify(event()), deliveryAttempt: 1 },
+      { id: '0', key: '1:user-1', value: JSON.stringify(event()), deliveryAttempt: 1, publishedAt: 0 },
     ])
     expect(sink.events.map((e) => e.event)).toEqual(['PAGEVIEW!'])
     await runtime.stop()
@@ -89,9 +96,42 @@ describe('createSluiceRuntime', () => {
     await runtime.configs.reconcile()
     expect(lifecycle).toEqual(['setup !', 'teardown', 'setup ?'])
     await queue.consumers[0]?.handler([
-      { id: '1', key: null, value: JSON.stringify(event()), deliveryAttempt: 1 },
+      { id: '1', key: null, value: JSON.stringify(event()), deliveryAttempt: 1, publishedAt: 0 },
     ])
     expect(sink.events.map((e) => e.event)).toEqual(['PAGEVIEW?'])
+    await runtime.stop()
+  })
+
+  it('reports the queue lag: the age of the oldest message of the batches being handled, 0 when none is', async () => {
+    const { clock, queue, sink, runtime } = compose()
+    await runtime.start()
+    const releases: (() => void)[] = []
+    const write = sink.write
+    sink.write = async (events) => {
+      await new Promise<void>((resolve) => releases.push(resolve))
+      await write(events)
+    }
+    const handle = queue.consumers[0]?.handler as BatchHandler
+    const message = (id: string, ageMs: number): QueueMessage => ({
+      id,
+      key: null,
+      value: JSON.stringify(event()),
+      deliveryAttempt: 1,
+      publishedAt: clock.now() - ageMs,
+    })
+    expect(runtime.queueLagMs()).toBe(0)
+    const older = handle([message('0', 2_000), message('1', 5_000)])
+    const newer = handle([message('2', 1_000)])
+    await until(() => releases.length === 2)
+    expect(runtime.queueLagMs()).toBe(5_000)
+    clock.advance(1_500)
+    expect(runtime.queueLagMs()).toBe(6_500)
+    releases[0]?.()
+    await older
+    expect(runtime.queueLagMs()).toBe(2_500)
+    releases[1]?.()
+    await newer
+    expect(runtime.queueLagMs()).toBe(0)
     await runtime.stop()
   })
 

@@ -10,7 +10,7 @@ import type { JobQueue } from '../ports/job-queue.js'
 import type { Lock } from '../ports/lock.js'
 import type { LogSink } from '../ports/log-sink.js'
 import type { MetricsSink } from '../ports/metrics-sink.js'
-import type { QueueSubscription, QueueTransport } from '../ports/queue.js'
+import type { QueueMessage, QueueSubscription, QueueTransport } from '../ports/queue.js'
 import type { Registry } from '../ports/registry.js'
 import type { Sandbox } from '../ports/sandbox.js'
 import type { Sink } from '../ports/sink.js'
@@ -87,6 +87,11 @@ export interface SluiceRuntime {
   readonly health: HealthWatcher
   /** Loads configs, then starts consuming, running jobs and schedules, and listening for changes. */
   start(): Promise<void>
+  /**
+   * How far processing is behind the ingestion queue, in ms: the age of the oldest message of the
+   * batches being handled now (by its `publishedAt`), 0 while none is.
+   */
+  queueLagMs(): number
   /** Tells every instance (this one included) to reload changed configs. */
   announceConfigChange(): Promise<void>
   /**
@@ -192,6 +197,18 @@ export function createSluiceRuntime(options: SluiceRuntimeOptions): SluiceRuntim
   let unsubscribe: Unsubscribe | null = null
   let reconcileTimer: TimerHandle | null = null
   let running = false
+  /** The oldest `publishedAt` of each batch being handled (a few: one per partition at most). */
+  const handling: number[] = []
+  const handleBatch = async (messages: readonly QueueMessage[]) => {
+    let oldest = Number.POSITIVE_INFINITY
+    for (const message of messages) if (message.publishedAt < oldest) oldest = message.publishedAt
+    handling.push(oldest)
+    try {
+      await pipeline.handleBatch(messages)
+    } finally {
+      handling.splice(handling.indexOf(oldest), 1)
+    }
+  }
 
   const reconcile = () =>
     configs.reconcile().catch((error) => onError(new Error(`config reload failed: ${describeError(error)}`)))
@@ -219,9 +236,10 @@ export function createSluiceRuntime(options: SluiceRuntimeOptions): SluiceRuntim
       subscription = await queue.consume(
         ingestionTopic,
         { group: options.consumerGroup ?? 'sluice', maxBatchSize: options.maxBatchSize ?? 500 },
-        (messages) => pipeline.handleBatch(messages),
+        handleBatch,
       )
     },
+    queueLagMs: () => (handling.length === 0 ? 0 : Math.max(0, clock.now() - Math.min(...handling))),
     announceConfigChange,
     replayDeadLetters: (ids) => deadLetterReplay.replay(ids),
     async stop() {

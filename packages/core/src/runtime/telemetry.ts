@@ -3,6 +3,7 @@ import { applyMetric } from '../policy/index.js'
 import type { Clock, TimerHandle } from '../ports/clock.js'
 import type { LogEntry, LogSink } from '../ports/log-sink.js'
 import type { MetricsSink, MetricUpdate } from '../ports/metrics-sink.js'
+import type { PluginFunctionName } from '../ports/sandbox.js'
 
 /** A log entry before the instance id and time are stamped on it. */
 export type PendingLogEntry = Omit<LogEntry, 'timestamp' | 'instanceId'>
@@ -14,6 +15,28 @@ export interface ConfigCounters {
   eventsDropped: number
   eventsFailed: number
   fetches: number
+}
+
+/**
+ * Upper bounds, in seconds, of the buckets of the plugin call latency histogram: from a
+ * millisecond (the host times calls with the clock's millisecond resolution) to the default call
+ * time limit.
+ */
+export const CALL_LATENCY_BUCKETS: readonly number[] = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+]
+
+/** How long one config's calls of one plugin function took on this instance. */
+export interface CallLatency {
+  /** The function, or `jobs.<name>` for a plugin job. */
+  fn: PluginFunctionName | `jobs.${string}`
+  /**
+   * Calls that took at most each bound of {@link CALL_LATENCY_BUCKETS}, cumulative (Prometheus
+   * `le` buckets); calls above the last bound are counted in `count` only.
+   */
+  buckets: number[]
+  count: number
+  sumSeconds: number
 }
 
 /** Options of {@link createTelemetry}. */
@@ -42,6 +65,10 @@ export interface Telemetry {
   countFetch(configId: number): void
   count(configId: number, counter: keyof Omit<ConfigCounters, 'fetches'>, by?: number): void
   counters(configId: number): ConfigCounters
+  /** Records `calls` calls of `fn` by a config that took `secondsEach` each. */
+  observeCalls(configId: number, fn: CallLatency['fn'], secondsEach: number, calls: number): void
+  /** The config's call latencies, one per function it was called with. */
+  callLatency(configId: number): CallLatency[]
   /** Writes everything buffered now. */
   flush(): Promise<void>
   /** Flushes and stops the timer. */
@@ -64,6 +91,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   let logs: LogEntry[] = []
   let metrics = new Map<string, MetricUpdate>()
   const counters = new Map<number, ConfigCounters>()
+  const latencies = new Map<number, Map<CallLatency['fn'], CallLatency>>()
   let timer: TimerHandle | null = null
   let closed = false
 
@@ -122,6 +150,29 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       countersOf(configId)[counter] += by
     },
     counters: (configId) => ({ ...countersOf(configId) }),
+    observeCalls(configId, fn, secondsEach, calls) {
+      let byFunction = latencies.get(configId)
+      if (!byFunction) {
+        byFunction = new Map()
+        latencies.set(configId, byFunction)
+      }
+      let latency = byFunction.get(fn)
+      if (!latency) {
+        latency = { fn, buckets: CALL_LATENCY_BUCKETS.map(() => 0), count: 0, sumSeconds: 0 }
+        byFunction.set(fn, latency)
+      }
+      for (let index = CALL_LATENCY_BUCKETS.length - 1; index >= 0; index--) {
+        if (secondsEach > (CALL_LATENCY_BUCKETS[index] as number)) break
+        ;(latency.buckets[index] as number) += calls
+      }
+      latency.count += calls
+      latency.sumSeconds += secondsEach * calls
+    },
+    callLatency: (configId) =>
+      [...(latencies.get(configId)?.values() ?? [])].map((latency) => ({
+        ...latency,
+        buckets: [...latency.buckets],
+      })),
     flush,
     async close() {
       closed = true
