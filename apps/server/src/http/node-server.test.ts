@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHttpServer, type HttpServer } from './node-server.js'
 import { HttpError } from './types.js'
@@ -42,6 +43,29 @@ describe('createHttpServer', () => {
     const invalid = await fetch(url, { method: 'POST', body: 'ok' })
     expect(invalid.status).toBe(422)
     expect(await invalid.json()).toEqual({ error: 'the config is wrong: fix it', problems: ['a'] })
+  })
+
+  it('takes a body the client cut off for a 400 (the client’s doing), not a failure to report', async () => {
+    const errors: unknown[] = []
+    let failure: unknown
+    const url = await start(async (request) => {
+      try {
+        await request.body()
+      } catch (error) {
+        failure = error
+        throw error
+      }
+      return { status: 200 }
+    }, errors)
+    const socket = connect(Number(new URL(url).port), '127.0.0.1')
+    socket.write('POST /batch HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\nhalf')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    socket.destroy()
+    for (let i = 0; i < 100 && failure === undefined; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(failure).toBeInstanceOf(HttpError)
+    expect(failure).toMatchObject({ status: 400, message: expect.stringContaining('cut off') })
+    expect(errors).toEqual([])
   })
 
   it('hides unexpected failures behind a 500 and reports them', async () => {

@@ -50,8 +50,15 @@ const readBody = (message: IncomingMessage, maxBytes: number) =>
       chunks.push(chunk)
     })
     message.on('end', () => resolve(Buffer.concat(chunks, length)))
-    message.on('error', reject)
+    // The stream fails only when the client went away mid-body: its doing, not a server fault.
+    message.on('error', () => reject(cutOff()))
   })
+
+const cutOff = () =>
+  new HttpError(
+    400,
+    'the request body was cut off: the client closed the connection before sending all of it',
+  )
 
 const tooLarge = (maxBytes: number) =>
   new HttpError(
