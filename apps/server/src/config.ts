@@ -43,6 +43,8 @@ export interface ServerConfig {
   ingestionTopic: string
   consumerGroup: string
   maxBatchSize: number
+  /** Events the in-memory queue holds unprocessed before capture answers 503. */
+  memoryQueueMaxEvents: number
   maxBodyBytes: number
   shutdownTimeoutMs: number
   logLevel: LogLevel
@@ -95,6 +97,8 @@ export const CONFIG_VARIABLES = {
   SLUICE_CONSUMER_GROUP:
     'Consumer group (Pub/Sub subscription) instances share the work in (default sluice).',
   SLUICE_MAX_BATCH_SIZE: 'Events per pipeline batch (default 500).',
+  SLUICE_MEMORY_QUEUE_MAX_EVENTS:
+    'Events the in-memory queue holds unprocessed before capture answers 503 so SDKs retry (default 100000; memory queue only).',
   SLUICE_MAX_BODY_BYTES: 'Largest capture or admin request body in bytes (default 20971520).',
   SLUICE_SHUTDOWN_TIMEOUT_MS:
     'How long a graceful shutdown may take before the process exits anyway (default 30000).',
@@ -321,6 +325,7 @@ export function loadServerConfig(env: Env, cwd: string): ServerConfig {
     ingestionTopic,
     consumerGroup,
     maxBatchSize: integer('SLUICE_MAX_BATCH_SIZE', 500, 1, 10_000),
+    memoryQueueMaxEvents: integer('SLUICE_MEMORY_QUEUE_MAX_EVENTS', 100_000, 1, 100_000_000),
     maxBodyBytes: integer('SLUICE_MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     shutdownTimeoutMs: integer('SLUICE_SHUTDOWN_TIMEOUT_MS', 30_000, 1000, 3_600_000),
     logLevel: logLevel as LogLevel,

@@ -95,7 +95,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Sl
         ? createKafkaQueue({ brokers: config.kafkaBrokers ?? '', onError: onQueueError })
         : config.queue === 'pubsub'
           ? createPubSubQueue({ ...pubsubConnection(config), onError: onQueueError })
-          : createMemoryQueue({ clock })
+          : createMemoryQueue({ clock, maxWaitingRecords: config.memoryQueueMaxEvents })
     const queue = createDrainableQueue(baseQueue, config.ingestionTopic)
     cleanups.push(() => queue.close())
 

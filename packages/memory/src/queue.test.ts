@@ -41,6 +41,35 @@ describe('createMemoryQueue', () => {
     await queue.close()
   })
 
+  it('refuses, retryably and whole, a produce that would pass maxWaitingRecords, and takes records again once they are processed', async () => {
+    const queue = createMemoryQueue({ maxWaitingRecords: 10 })
+    const records = (n: number, tag: string) =>
+      Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: `${tag}${i}` }))
+    // Before any group consumes, every record waits; one produce into an empty backlog is taken whole.
+    await queue.produce('t', records(12, 'big'))
+    const full = await queue.produce('t', records(1, 'more')).catch((error: unknown) => error)
+    expect(full).toBeInstanceOf(QueueError)
+    expect(full).toMatchObject({ retryable: true, code: 'queue.full' })
+    expect((full as Error).message).toContain('holds 12 records not yet processed and takes at most 10')
+    let release = () => {}
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const seen: string[] = []
+    await queue.consume('t', { group: 'g' }, async (batch) => {
+      await gate
+      seen.push(...batch.map((message) => message.value))
+    })
+    // Handed to the group but not acknowledged: still waiting.
+    await expect(queue.produce('t', records(1, 'more'))).rejects.toMatchObject({ code: 'queue.full' })
+    release()
+    await waitFor(() => seen.length === 12)
+    await queue.produce('t', records(10, 'next'))
+    await waitFor(() => seen.length === 22)
+    expect(seen).not.toContain('more0')
+    await queue.close()
+  })
+
   it('keeps other partitions flowing while a rejected batch waits for redelivery', async () => {
     const clock = createManualClock(0)
     const queue = createMemoryQueue({ clock, partitions: 4, redeliveryDelayMs: 60_000 })
@@ -82,7 +111,7 @@ describe('createMemoryQueue', () => {
   })
 
   it('moves a 200 000-record stream through, in key order', async () => {
-    const queue = createMemoryQueue({ partitions: 4 })
+    const queue = createMemoryQueue({ partitions: 4, maxWaitingRecords: 200_000 })
     const total = 200_000
     let received = 0
     let lastSeqOfKey0 = -1

@@ -31,6 +31,14 @@ export interface MemoryQueueOptions {
    * @default 100
    */
   redeliveryDelayMs?: number
+  /**
+   * Records a topic may hold that its slowest consumer group has not acknowledged (every record,
+   * before a group consumes it). A produce that would pass it is refused, retryable, and nothing of
+   * it is kept: a server whose pipeline falls behind answers "try again" instead of growing until
+   * the process runs out of memory. A produce into an empty backlog is taken whatever its size.
+   * @default 100000
+   */
+  maxWaitingRecords?: number
 }
 
 /** What the memory queue guarantees: everything but surviving a restart. */
@@ -44,6 +52,7 @@ export const memoryQueueCapabilities: QueueCapabilities = Object.freeze({
 const DEFAULT_MAX_BATCH_SIZE = 500
 const DEFAULT_PARTITIONS = 16
 const DEFAULT_REDELIVERY_DELAY_MS = 100
+const DEFAULT_MAX_WAITING_RECORDS = 100_000
 /** Acknowledged records are dropped from a partition log in chunks at least this large. */
 const TRIM_CHUNK = 4096
 
@@ -109,11 +118,15 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): QueueTransp
   const clock = options.clock ?? createSystemClock()
   const partitionCount = options.partitions ?? DEFAULT_PARTITIONS
   const redeliveryDelayMs = options.redeliveryDelayMs ?? DEFAULT_REDELIVERY_DELAY_MS
+  const maxWaitingRecords = options.maxWaitingRecords ?? DEFAULT_MAX_WAITING_RECORDS
   if (!Number.isInteger(partitionCount) || partitionCount < 1) {
     throw invalid(`partitions must be a positive integer, got ${String(partitionCount)}`)
   }
   if (!Number.isFinite(redeliveryDelayMs) || redeliveryDelayMs < 0) {
     throw invalid(`redeliveryDelayMs must be a non-negative number, got ${String(redeliveryDelayMs)}`)
+  }
+  if (!Number.isInteger(maxWaitingRecords) || maxWaitingRecords < 1) {
+    throw invalid(`maxWaitingRecords must be a positive integer, got ${String(maxWaitingRecords)}`)
   }
 
   const topics = new Map<string, Topic>()
@@ -149,6 +162,13 @@ export function createMemoryQueue(options: MemoryQueueOptions = {}): QueueTransp
       for (let i = 0; i < records.length; i++) assertRecord(records[i], i)
       if (records.length === 0) return
       const topic = topicFor(topicName)
+      const waiting = waitingRecords(topic)
+      if (waiting > 0 && waiting + records.length > maxWaitingRecords) {
+        throw new QueueError(
+          `topic ${topicName} holds ${waiting} records not yet processed and takes at most ${maxWaitingRecords}: processing is behind, send these ${records.length} again shortly`,
+          { retryable: true, code: 'queue.full' },
+        )
+      }
       const publishedAt = clock.now()
       for (const record of records) {
         const p =
@@ -411,6 +431,19 @@ function hashKey(key: string): number {
     hash = Math.imul(hash, 0x01000193)
   }
   return hash >>> 0
+}
+
+/** Records of `topic` its slowest group has not acknowledged; every record when no group consumes it. */
+function waitingRecords(topic: Topic): number {
+  let waiting = 0
+  topic.logs.forEach((log, p) => {
+    let lowest = topic.groups.size === 0 ? log.base : Number.POSITIVE_INFINITY
+    for (const group of topic.groups.values()) {
+      lowest = Math.min(lowest, (group.partitions[p] as GroupPartition).committed)
+    }
+    waiting += log.base + log.records.length - lowest
+  })
+  return waiting
 }
 
 function invalid(message: string): QueueError {
