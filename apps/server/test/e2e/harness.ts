@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel } from 'kafkajs'
 import pg from 'pg'
 import { PostHog } from 'posthog-node'
+import { expect } from 'vitest'
 import { callAdminOrThrow } from '../admin-client.js'
 
 /** Brokers of the test Kafka. */
@@ -582,5 +583,72 @@ export async function closeTwoInstances(): Promise<void> {
 }
 
 /** A processEvent plugin that busy-waits `ms` per event (so instances fall behind a load) and stamps it. */
-export const slowStampSource = (ms: number) =>
+const slowStampSource = (ms: number) =>
   `export function processEvent(event) {\n  const until = Date.now() + ${ms}\n  while (Date.now() < until) {}\n  event.properties = { ...event.properties, stamped: true }\n  return event\n}\n`
+
+/** Events per batch in the stop tests: small, so an instance stopped mid-load is in the middle of slices. */
+export const STOP_TEST_MAX_BATCH_SIZE = 50
+
+/**
+ * Two instances for the stop tests: small batches, and 4 ms of plugin work per event after
+ * strip-pii, so the instances fall behind the load and the stopped one is mid-slice when stopped.
+ */
+export const startTwoSlowInstances = (options: { redisDb: number; partitions?: number }) =>
+  startTwoInstances({
+    ...options,
+    env: { SLUICE_MAX_BATCH_SIZE: String(STOP_TEST_MAX_BATCH_SIZE) },
+    plugins: [{ example: 'strip-pii' }, { name: 'E2E slow stamp', source: slowStampSource(4) }],
+  })
+
+/**
+ * The stop tests' load: 400 events sent to both instances (every request answered, so every
+ * event is in Kafka), then 2,000 to `b` in requests of 50 every 50 ms. Once 600 of those are sent
+ * (mid-load: both instances are working through a backlog) and `a` has processed events, `stop(a)`
+ * runs. Resolves to every event sent and how many had reached the sink at the stop.
+ */
+export async function loadAndStopOneMidway(
+  test: TwoInstances,
+  stop: (a: SpawnedServer) => Promise<void>,
+): Promise<{ all: TestEvent[]; reachedSinkAtStop: number }> {
+  const { a, b, reader } = test
+  const early = makeEvents(400)
+  await Promise.all([sendEvents(a, early.slice(0, 200)), sendEvents(b, early.slice(200))])
+  const late = makeEvents(2000)
+  let reachedSinkAtStop = -1
+  await sendEvents(b, late, {
+    perRequest: 50,
+    pauseMs: 50,
+    onSent: async (sent) => {
+      if (reachedSinkAtStop >= 0 || sent < 600) return
+      const processed = await a.metric('sluice_plugin_events_in_total')
+      if (!(processed > 0))
+        throw new Error(`instance a had processed no events before the stop (${processed})`)
+      reachedSinkAtStop = reader.byUuid.size
+      await stop(a)
+    },
+  })
+  if (reachedSinkAtStop < 0) throw new Error('the load ended before instance a was stopped')
+  return { all: [...early, ...late], reachedSinkAtStop }
+}
+
+/**
+ * Waits until every event of `sent` reached the sink, checks each went through both of
+ * {@link startTwoSlowInstances}' plugins (stamped, email stripped), and returns the duplicate
+ * deliveries counted.
+ */
+export async function expectEverySlowStampedEvent(
+  reader: SinkReader,
+  sent: readonly TestEvent[],
+  timeoutMs: number,
+): Promise<number> {
+  await reader.waitFor(
+    sent.map((event) => event.uuid),
+    timeoutMs,
+  )
+  for (const event of sent) {
+    const [received] = reader.byUuid.get(event.uuid) ?? []
+    expect(received?.properties).toMatchObject({ seq: event.properties.seq, stamped: true })
+    expect(received?.properties).not.toHaveProperty('email')
+  }
+  return reader.duplicates()
+}
