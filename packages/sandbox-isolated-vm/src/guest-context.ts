@@ -3,6 +3,7 @@ import {
   type JsonCallOutcome,
   type JsonLaneCall,
   type LaneCall,
+  longestLane,
   PLUGIN_FUNCTION_NAMES,
   type PluginFailure,
   type PluginHost,
@@ -111,17 +112,6 @@ function readExported(json: string): ExportedShape {
     jobs,
     metrics: reported?.metrics,
   }
-}
-
-function longestLane(calls: readonly { lane: string }[]): number {
-  const sizes = new Map<string, number>()
-  let longest = 0
-  for (const call of calls) {
-    const size = (sizes.get(call.lane) ?? 0) + 1
-    sizes.set(call.lane, size)
-    if (size > longest) longest = size
-  }
-  return longest
 }
 
 /** A failed outcome; the same in either kind of batch. */
@@ -363,7 +353,8 @@ export class GuestContext {
     fn: string,
     calls: readonly C[],
   ): Promise<O[]> {
-    const hardLimitMs = longestLane(calls) * this.limits.callTimeoutMs + this.limits.watchdogGraceMs
+    const hardLimitMs =
+      longestLane(calls, (call) => call.lane) * this.limits.callTimeoutMs + this.limits.watchdogGraceMs
     this.#inFlight += 1
     this.#scheduleTick(this.limits.callTimeoutMs)
     try {

@@ -30,7 +30,7 @@ export {
   recentCounts,
   recordHealth,
 } from './health.js'
-export { chunkLanes, groupIntoLanes, runLanes } from './keyed-lanes.js'
+export { chunkLanes, groupIntoLanes, longestLane, runLanes } from './keyed-lanes.js'
 export type { ExportMetricName, MetricMethod, MetricsDeclaration } from './metrics.js'
 export {
   applyMetric,

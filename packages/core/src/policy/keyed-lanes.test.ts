@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { chunkLanes, groupIntoLanes, runLanes } from './keyed-lanes.js'
+import { chunkLanes, groupIntoLanes, longestLane, runLanes } from './keyed-lanes.js'
 
 interface Deferred {
   promise: Promise<void>
@@ -52,6 +52,14 @@ function controlledRun() {
   }
   return { run, started, finish, fail, running: () => running, maxRunning: () => maxRunning }
 }
+
+describe('longestLane', () => {
+  it('counts the items of the largest lane, 0 for none', () => {
+    expect(longestLane(['a1', 'b1', 'a2', 'c1', 'b2', 'a3'], (s) => s[0] ?? '')).toBe(3)
+    expect(longestLane(['a1', 'b1'], (s) => s[0] ?? '')).toBe(1)
+    expect(longestLane([], (s: string) => s)).toBe(0)
+  })
+})
 
 describe('groupIntoLanes', () => {
   it('groups by key in first-appearance order and keeps order within each lane', () => {

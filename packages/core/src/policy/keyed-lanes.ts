@@ -22,6 +22,24 @@ export function groupIntoLanes<T>(items: readonly T[], keyOf: (item: T) => strin
 }
 
 /**
+ * How many items the longest lane holds (0 for none): how many calls must run one after another.
+ *
+ * @example
+ * longestLane(['a1', 'b1', 'a2'], (s) => s[0]) // 2
+ */
+export function longestLane<T>(items: readonly T[], keyOf: (item: T) => string): number {
+  const sizes = new Map<string, number>()
+  let longest = 0
+  for (const item of items) {
+    const key = keyOf(item)
+    const size = (sizes.get(key) ?? 0) + 1
+    sizes.set(key, size)
+    if (size > longest) longest = size
+  }
+  return longest
+}
+
+/**
  * Splits items into chunks of about `size` items that never split a lane, so chunks can run
  * concurrently without breaking per-key order. Lanes fill chunks in the order their key first
  * appears; items keep their original order within a chunk. Up to 1.5 × `size` items stay one

@@ -1,4 +1,4 @@
-import { groupIntoLanes } from '../policy/index.js'
+import { longestLane } from '../policy/index.js'
 import type { Clock } from '../ports/clock.js'
 import {
   type CallOutcome,
@@ -50,11 +50,14 @@ export function observePluginCalls(
     const started = clock.now()
     const outcomes = await run()
     const took = clock.now() - started
-    const longestLane = Math.max(1, ...groupIntoLanes([...calls], (call) => call.lane).map((l) => l.length))
-    const perCall = took / longestLane
+    const inLongestLane = Math.max(
+      1,
+      longestLane(calls, (call) => call.lane),
+    )
+    const perCall = took / inLongestLane
     telemetry.observeCalls(config.id, fn, perCall / 1000, calls.length)
     if (!charged(fn)) return outcomes
-    const slowCalls = perCall >= slowCallMs ? longestLane : 0
+    const slowCalls = perCall >= slowCallMs ? inLongestLane : 0
     let errors = 0
     let reason: string | null = slowCalls > 0 ? `${fn} took ${Math.round(perCall)} ms per call` : null
     for (const outcome of outcomes) {
