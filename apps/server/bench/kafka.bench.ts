@@ -3,7 +3,9 @@
 // the same pre-produced topic (8 partitions) in a fresh consumer group and is timed until every
 // event is in its out topic; CPU time is counted for this process and, when it runs here, the broker.
 // The three run in turn for several rounds and the ratios are taken per round: on a shared machine
-// one round's ratio moves by a quarter either way, the median of rounds far less.
+// one round's ratio moves by a quarter either way, the median of rounds far less. A million events
+// by default: each isolate compiles the plugins' hot code on its own, so a run of a few seconds
+// measures warm-up more than the sustained rate.
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
@@ -21,7 +23,7 @@ import {
 } from './support.js'
 
 const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092'
-const EVENTS = Number(process.env.SLUICE_BENCH_EVENTS ?? 200_000)
+const EVENTS = Number(process.env.SLUICE_BENCH_EVENTS ?? 1_000_000)
 const PARTITIONS = 8
 const PRODUCE_CHUNK = 2_000
 const TIMEOUT_MS = 120_000
@@ -159,20 +161,26 @@ async function passthrough(kafka: Kafka, admin: Admin, inTopic: string, outTopic
   return { startedAt, ...timing }
 }
 
-/**
- * Sluice with the Kafka queue and a Kafka sink; `withPlugins`, its 3 plugin configs are installed
- * beforehand in its data folder.
- */
-async function sluice(admin: Admin, inTopic: string, outTopic: string, group: string, withPlugins: boolean) {
-  const plugins = withPlugins ? 3 : 0
-  // The data folder is initialised before timing starts, with or without plugins.
+/** A data folder for {@link sluice}, initialised (the embedded database, the 3 plugins if asked). */
+async function sluiceDataDir(withPlugins: boolean): Promise<string> {
   const setup: BenchServer = await startBenchServer()
   if (withPlugins) {
     await installThreePlugins(setup, 1)
-    await waitUntilReady(setup.server, plugins)
+    await waitUntilReady(setup.server, 3)
   }
   await setup.stop({ keepData: true })
+  return setup.dataDir
+}
 
+/** Sluice with the Kafka queue and a Kafka sink, started on a data folder from {@link sluiceDataDir}. */
+async function sluice(
+  admin: Admin,
+  inTopic: string,
+  outTopic: string,
+  group: string,
+  dataDir: string,
+  plugins: number,
+) {
   const startedAt = Date.now()
   const bench = await startBenchServer(
     {
@@ -182,7 +190,7 @@ async function sluice(admin: Admin, inTopic: string, outTopic: string, group: st
       SLUICE_CONSUMER_GROUP: group,
       SLUICE_SINKS: `kafka:${outTopic}`,
     },
-    setup.dataDir,
+    dataDir,
   )
   try {
     if (bench.server.runtime.configs.chain(1).length !== plugins) {
@@ -271,28 +279,35 @@ async function main() {
       `${describeMachine()}; broker ${BROKERS}; ${formatNumber(EVENTS)} events pre-produced to ${PARTITIONS} partitions in ${produceSeconds.toFixed(1)} s; 4 partitions consumed at once on both sides; ${ROUNDS} rounds`,
     )
 
+    // `prepare` runs before the phase's time and CPU are counted: out topic, data folder.
     const phases = [
       {
         name: 'kafkajs passthrough',
-        run: async (round: number) =>
-          passthrough(kafka, admin, inTopic, await outTopic(`pt-${round}`), `${namespace}-pt-${round}`),
+        prepare: async (round: number) => {
+          const out = await outTopic(`pt-${round}`)
+          return () => passthrough(kafka, admin, inTopic, out, `${namespace}-pt-${round}`)
+        },
       },
       {
         name: 'Sluice, no plugins',
-        run: async (round: number) =>
-          sluice(admin, inTopic, await outTopic(`bare-${round}`), `${namespace}-bare-${round}`, false),
+        prepare: async (round: number) => {
+          const [out, dataDir] = await Promise.all([outTopic(`bare-${round}`), sluiceDataDir(false)])
+          return () => sluice(admin, inTopic, out, `${namespace}-bare-${round}`, dataDir, 0)
+        },
       },
       {
         name: 'Sluice, 3 plugins',
-        run: async (round: number) =>
-          sluice(admin, inTopic, await outTopic(`sluice-${round}`), `${namespace}-sluice-${round}`, true),
+        prepare: async (round: number) => {
+          const [out, dataDir] = await Promise.all([outTopic(`sluice-${round}`), sluiceDataDir(true)])
+          return () => sluice(admin, inTopic, out, `${namespace}-sluice-${round}`, dataDir, 3)
+        },
       },
     ]
     const measured = phases.map((phase) => ({ name: phase.name, rounds: [] as Measured[] }))
     for (let round = 1; round <= ROUNDS; round++) {
       const line: string[] = []
       for (const [index, phase] of phases.entries()) {
-        const timing = await withCpu(() => phase.run(round))
+        const timing = await withCpu(await phase.prepare(round))
         const result = measure(timing)
         measured[index]?.rounds.push(result)
         line.push(`${phase.name} ${formatNumber(result.steady)}`)
