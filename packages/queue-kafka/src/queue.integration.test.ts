@@ -28,6 +28,30 @@ describe('createKafkaQueue against Kafka', { timeout: 60_000 }, () => {
     for (const close of closing.splice(0)) await close()
   })
 
+  it('produces and consumes without Node warnings (kafkajs#1751 set negative timers: patched in patches/)', async () => {
+    const warnings: Error[] = []
+    const onWarning = (warning: Error) => warnings.push(warning)
+    process.on('warning', onWarning)
+    closing.push(async () => {
+      process.off('warning', onWarning)
+    })
+    const queue = createKafkaQueue({ brokers, partitions: 2 })
+    closing.push(() => queue.close())
+    const ns = namespace()
+    await queue.produce(`${ns}topic`, [{ key: null, value: 'one' }])
+    const received: QueueMessage[] = []
+    await queue.consume(`${ns}topic`, { group: `${ns}g` }, async (batch) => {
+      received.push(...batch)
+    })
+    await until(
+      () => received.length >= 1,
+      () => 'the record',
+    )
+    // Warnings are emitted on the next tick.
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(warnings.map((warning) => `${warning.name}: ${warning.message}`)).toEqual([])
+  })
+
   it('keeps one key in one partition: every record of a key carries the same partition in its id', async () => {
     const queue = createKafkaQueue({ brokers, partitions: 6 })
     closing.push(() => queue.close())
