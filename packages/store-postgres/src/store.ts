@@ -16,6 +16,7 @@ import type { StoreContext } from './context.js'
 import { createPostgresDeadLetterStore } from './dead-letter.js'
 import { createPgDriver, createPgliteDriver, type Driver } from './driver.js'
 import { classifyPostgresError, createRedactor, redactUrl, urlSecrets } from './errors.js'
+import { lockFolder } from './folder-lock.js'
 import { validateIdentifier } from './identifiers.js'
 import { createPostgresJobQueue } from './job-queue.js'
 import { createPostgresLogSink, DEFAULT_LOG_RETENTION_MS } from './log-sink.js'
@@ -156,6 +157,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   let driver: Driver
   let shared: boolean
   let durable: boolean
+  /** Releases the embedded database's folder (see `lockFolder`); nothing to release otherwise. */
+  let unlock = async () => {}
   if ('url' in options && options.url !== undefined) {
     if (typeof options.url !== 'string' || options.url.length === 0)
       throw invalidOption('url must be a non-empty string')
@@ -172,16 +175,18 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     shared = true
     durable = true
   } else if ('dataDir' in options && options.dataDir !== undefined) {
+    durable = !options.dataDir.startsWith('memory://')
+    if (durable) unlock = await lockFolder(options.dataDir)
     const { PGlite } = await import('@electric-sql/pglite')
     let pglite: PGlite
     try {
       pglite = await PGlite.create(options.dataDir)
     } catch (error) {
+      await unlock()
       throw wrap(error, `cannot open the embedded database in ${options.dataDir}`)
     }
     driver = createPgliteDriver(pglite, { owned: true })
     shared = false
-    durable = !options.dataDir.startsWith('memory://')
   } else if ('pglite' in options && options.pglite) {
     driver = createPgliteDriver(options.pglite, { owned: false })
     shared = false
@@ -195,6 +200,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     appliedMigrations = await migrate(driver, schema)
   } catch (error) {
     await driver.close().catch(() => {})
+    await unlock()
     const where = 'url' in options ? redactUrl(options.url) : 'the embedded database'
     throw wrap(error, `cannot migrate schema ${schema} on ${where}`)
   }
@@ -224,7 +230,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     async close() {
       if (closed) return
       closed = true
-      await driver.close()
+      try {
+        await driver.close()
+      } finally {
+        await unlock()
+      }
     },
   }
 }
