@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Apache Kafka for Sluice's tests and local runs: one KRaft node (broker and controller in one JVM, no
-# ZooKeeper) on 127.0.0.1:${SLUICE_KAFKA_PORT:-9092}, its controller on ${SLUICE_KAFKA_CONTROLLER_PORT:-port+1}.
+# ZooKeeper) on 127.0.0.1:${SLUICE_KAFKA_PORT:-9092}, its controller on ${SLUICE_KAFKA_CONTROLLER_PORT:-port+1},
+# and a SASL/PLAIN listener on ${SLUICE_KAFKA_SASL_PORT:-port+2} (user sluice-test, password
+# sluice-test-secret) for the tests of authenticated connections.
 # The broker jars come from Maven Central once (kafka/pom.xml → .cache/kafka-<version>/); after that the
 # script works offline. Data lives in .run/kafka-<port>/ and survives stop/restart; delete that folder
 # for an empty broker.
@@ -15,6 +17,7 @@ set -euo pipefail
 
 port="${SLUICE_KAFKA_PORT:-9092}"
 controller_port="${SLUICE_KAFKA_CONTROLLER_PORT:-$((port + 1))}"
+sasl_port="${SLUICE_KAFKA_SASL_PORT:-$((port + 2))}"
 name="kafka:$port"
 pom="$SERVICES_DIR/kafka/pom.xml"
 version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")"
@@ -83,11 +86,13 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port,SASL_PLAINTEXT://127.0.0.1:$sasl_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sasl_port
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_sluice-test="sluice-test-secret";
 log.dirs=$home/data
 num.partitions=3
 auto.create.topics.enable=false
@@ -151,6 +156,7 @@ start() {
   if port_open "$controller_port"; then
     fail "$name" "controller port $controller_port is taken (SLUICE_KAFKA_CONTROLLER_PORT)"
   fi
+  if port_open "$sasl_port"; then fail "$name" "SASL port $sasl_port is taken (SLUICE_KAFKA_SASL_PORT)"; fi
   fetch_jars
   write_config
   format_storage

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { CONFIG_VARIABLES, ConfigError, loadServerConfig } from './config.js'
 
@@ -46,7 +48,12 @@ describe('loadServerConfig', () => {
       SLUICE_PORT: '0',
     })
     expect(config.queue).toBe('kafka')
-    expect(config.kafkaBrokers).toBe('127.0.0.1:9092,127.0.0.1:9093')
+    expect(config.kafka).toEqual({
+      brokers: '127.0.0.1:9092,127.0.0.1:9093',
+      ssl: false,
+      sasl: null,
+      sessionTimeoutMs: 30_000,
+    })
     expect(config.sinks).toEqual([
       { kind: 'stdout' },
       { kind: 'kafka', topic: 'events_out' },
@@ -92,6 +99,45 @@ describe('loadServerConfig', () => {
     expect(problemsOf({ SLUICE_PLUGIN_TIMEOUT_MS: '5s', SLUICE_PLUGIN_MEMORY_MB: '1' })).toEqual([
       'SLUICE_PLUGIN_TIMEOUT_MS=5s is not a whole number from 100 to 3600000',
       'SLUICE_PLUGIN_MEMORY_MB=1 is not a whole number from 8 to 65536',
+    ])
+  })
+
+  it('connects to Kafka over TLS and SASL when told, and says what is missing otherwise', () => {
+    const ca = join(mkdtempSync(join(tmpdir(), 'sluice-config-')), 'ca.pem')
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
+    expect(
+      load({
+        KAFKA_BROKERS: 'broker.example:9094',
+        KAFKA_SSL_CA_FILE: ca,
+        KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+        KAFKA_SASL_USERNAME: 'sluice',
+        KAFKA_SASL_PASSWORD: 'pa55',
+        SLUICE_KAFKA_SESSION_TIMEOUT_MS: '10000',
+      }).kafka,
+    ).toEqual({
+      brokers: 'broker.example:9094',
+      ssl: { ca: readFileSync(ca, 'utf8') },
+      sasl: { mechanism: 'scram-sha-512', username: 'sluice', password: 'pa55' },
+      sessionTimeoutMs: 10_000,
+    })
+    expect(load({ KAFKA_SSL: 'true' }).kafka.ssl).toBe(true)
+    const problems = problemsOf({
+      KAFKA_SSL_CA_FILE: '/nowhere/ca.pem',
+      KAFKA_SASL_MECHANISM: 'plain',
+      KAFKA_SASL_PASSWORD: 'hunter2',
+      SLUICE_KAFKA_SESSION_TIMEOUT_MS: '1000',
+    })
+    expect(problems).toEqual([
+      expect.stringMatching(/^KAFKA_SSL_CA_FILE=\/nowhere\/ca.pem cannot be read: ENOENT/),
+      'KAFKA_SASL_MECHANISM=plain needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD',
+      'SLUICE_KAFKA_SESSION_TIMEOUT_MS=1000 is not a whole number from 6000 to 3600000',
+    ])
+    expect(problems.join('\n')).not.toContain('hunter2')
+    expect(
+      problemsOf({ KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }),
+    ).toEqual(['KAFKA_SASL_MECHANISM=gssapi is not one of plain, scram-sha-256, scram-sha-512'])
+    expect(problemsOf({ KAFKA_SASL_USERNAME: 'u' })).toEqual([
+      'KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD need KAFKA_SASL_MECHANISM (plain, scram-sha-256 or scram-sha-512)',
     ])
   })
 

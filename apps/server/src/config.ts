@@ -1,5 +1,6 @@
 // The server's whole configuration: environment variables, read and checked here and nowhere else.
 // Every variable is documented in the README ("Configuration"); a test keeps the two in step.
+import { readFileSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
 
 /** Where processed events go. */
@@ -11,6 +12,21 @@ export type SinkSetting =
   | { kind: 'postgres'; table: string }
   | { kind: 'posthog'; url: string }
   | { kind: 'webhook'; url: string }
+
+/** SASL mechanisms that a user name and password configure. */
+export const KAFKA_SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const
+
+/** How the server reaches Kafka, for the queue and the kafka sinks alike. */
+export interface KafkaSettings {
+  /** Bootstrap brokers; null when Kafka is not used. */
+  brokers: string | null
+  /** TLS: off, on with the system's CAs, or on with the CA certificates of a PEM file. */
+  ssl: boolean | { ca: string }
+  /** Authentication; the password is a secret, never logged. */
+  sasl: { mechanism: (typeof KAFKA_SASL_MECHANISMS)[number]; username: string; password: string } | null
+  /** How long an instance that stopped heartbeating keeps its partitions. */
+  sessionTimeoutMs: number
+}
 
 /** Log levels, most verbose first. */
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
@@ -26,7 +42,7 @@ export interface ServerConfig {
   adminToken: string | null
   queue: 'memory' | 'kafka' | 'pubsub'
   /** Bootstrap brokers of the Kafka queue and sinks; null when Kafka is not used. */
-  kafkaBrokers: string | null
+  kafka: KafkaSettings
   /** Google Cloud project of the Pub/Sub queue and sinks. */
   pubsubProjectId: string
   /** `host:port` of the Pub/Sub emulator; null: Google Cloud. */
@@ -79,6 +95,13 @@ export const CONFIG_VARIABLES = {
   SLUICE_QUEUE: 'Ingestion queue: memory (default), kafka or pubsub.',
   KAFKA_BROKERS:
     'Kafka bootstrap brokers, host:port[,host:port] (required with SLUICE_QUEUE=kafka or a kafka sink).',
+  KAFKA_SSL: 'true: connect to Kafka over TLS, trusting the system CAs (default false).',
+  KAFKA_SSL_CA_FILE: "PEM file of the CA that signed the brokers' certificates (sets KAFKA_SSL).",
+  KAFKA_SASL_MECHANISM: 'Kafka authentication: plain, scram-sha-256 or scram-sha-512 (default none).',
+  KAFKA_SASL_USERNAME: 'User name for KAFKA_SASL_MECHANISM.',
+  KAFKA_SASL_PASSWORD: 'Password for KAFKA_SASL_MECHANISM (a secret: never logged).',
+  SLUICE_KAFKA_SESSION_TIMEOUT_MS:
+    "How long a stopped or unreachable instance keeps its partitions before the others take them (default 30000; within the brokers' group.min/max.session.timeout.ms).",
   PUBSUB_PROJECT_ID: 'Google Cloud project of the Pub/Sub queue and sinks (default sluice).',
   PUBSUB_EMULATOR_HOST: 'host:port of the Pub/Sub emulator; unset: Google Cloud.',
   DATABASE_URL:
@@ -205,6 +228,36 @@ export function loadServerConfig(env: Env, cwd: string): ServerConfig {
   if (queue === 'kafka' && brokers === null) {
     problems.push('SLUICE_QUEUE=kafka needs KAFKA_BROKERS, e.g. KAFKA_BROKERS=127.0.0.1:9092')
   }
+  const kafkaCaFile = text('KAFKA_SSL_CA_FILE')
+  let kafkaSsl: KafkaSettings['ssl'] = flag('KAFKA_SSL')
+  if (kafkaCaFile !== null) {
+    try {
+      kafkaSsl = { ca: readFileSync(path(kafkaCaFile), 'utf8') }
+    } catch (error) {
+      problems.push(`KAFKA_SSL_CA_FILE=${kafkaCaFile} cannot be read: ${(error as Error).message}`)
+    }
+  }
+  const saslMechanism = text('KAFKA_SASL_MECHANISM')?.toLowerCase() ?? null
+  const saslUsername = text('KAFKA_SASL_USERNAME')
+  const saslPassword = text('KAFKA_SASL_PASSWORD')
+  let kafkaSasl: KafkaSettings['sasl'] = null
+  if (saslMechanism === null) {
+    if (saslUsername !== null || saslPassword !== null) {
+      problems.push(
+        'KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD need KAFKA_SASL_MECHANISM (plain, scram-sha-256 or scram-sha-512)',
+      )
+    }
+  } else if (!(KAFKA_SASL_MECHANISMS as readonly string[]).includes(saslMechanism)) {
+    problems.push(`KAFKA_SASL_MECHANISM=${saslMechanism} is not one of ${KAFKA_SASL_MECHANISMS.join(', ')}`)
+  } else if (saslUsername === null || saslPassword === null) {
+    problems.push(`KAFKA_SASL_MECHANISM=${saslMechanism} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`)
+  } else {
+    kafkaSasl = {
+      mechanism: saslMechanism as (typeof KAFKA_SASL_MECHANISMS)[number],
+      username: saslUsername,
+      password: saslPassword,
+    }
+  }
 
   const databaseUrl = text('DATABASE_URL')
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -313,7 +366,12 @@ export function loadServerConfig(env: Env, cwd: string): ServerConfig {
     dataDir,
     adminToken,
     queue,
-    kafkaBrokers: brokers,
+    kafka: {
+      brokers,
+      ssl: kafkaSsl,
+      sasl: kafkaSasl,
+      sessionTimeoutMs: integer('SLUICE_KAFKA_SESSION_TIMEOUT_MS', 30_000, 6_000, 3_600_000),
+    },
     pubsubProjectId: text('PUBSUB_PROJECT_ID') ?? 'sluice',
     pubsubEmulatorHost: text('PUBSUB_EMULATOR_HOST'),
     databaseUrl,

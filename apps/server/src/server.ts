@@ -32,7 +32,7 @@ import { createRouter } from './http/router.js'
 import type { Route } from './http/types.js'
 import type { Logger } from './logger.js'
 import { createOpsRoutes } from './ops/ops-routes.js'
-import { createSinks, pubsubConnection } from './sinks/create-sinks.js'
+import { createSinks, kafkaConnection, pubsubConnection } from './sinks/create-sinks.js'
 
 /** A running server. */
 export interface SluiceServer {
@@ -92,7 +92,11 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Sl
       log.error('queue consumer problem', { error: describeError(error) })
     const baseQueue: QueueTransport =
       config.queue === 'kafka'
-        ? createKafkaQueue({ brokers: config.kafkaBrokers ?? '', onError: onQueueError })
+        ? createKafkaQueue({
+            ...kafkaConnection(config),
+            sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+            onError: onQueueError,
+          })
         : config.queue === 'pubsub'
           ? createPubSubQueue({ ...pubsubConnection(config), onError: onQueueError })
           : createMemoryQueue({ clock, maxWaitingRecords: config.memoryQueueMaxEvents })

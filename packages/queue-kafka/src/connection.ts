@@ -157,8 +157,11 @@ export function connect(
     logLevel: level,
     logCreator: createLogCreator(level),
   }
-  if (options.ssl !== undefined) config.ssl = options.ssl
-  if (options.sasl !== undefined) config.sasl = options.sasl
+  if (options.ssl !== undefined)
+    config.ssl = typeof options.ssl === 'object' ? { ...options.ssl } : options.ssl
+  // A copy: kafkajs stores its authentication provider (a function) on the object on first use,
+  // and the caller's options must stay plain data that can be posted to the producer thread.
+  if (options.sasl !== undefined) config.sasl = { ...options.sasl }
   return { kafka: new kafkajs.Kafka(config), brokers: brokers.map(redact) }
 }
 

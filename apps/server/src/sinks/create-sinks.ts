@@ -14,6 +14,15 @@ export function pubsubConnection(config: ServerConfig) {
   }
 }
 
+/** Where the Kafka queue and sinks connect, and how they authenticate. */
+export function kafkaConnection({ kafka }: ServerConfig) {
+  return {
+    brokers: kafka.brokers ?? '',
+    ...(kafka.ssl === false ? {} : { ssl: kafka.ssl === true ? true : { ca: [kafka.ssl.ca] } }),
+    ...(kafka.sasl === null ? {} : { sasl: { ...kafka.sasl } }),
+  }
+}
+
 /** The sinks `SLUICE_SINKS` names, in its order. */
 export function createSinks(config: ServerConfig, store: PostgresStore): Sink[] {
   const create = (setting: SinkSetting): Sink => {
@@ -23,7 +32,7 @@ export function createSinks(config: ServerConfig, store: PostgresStore): Sink[] 
       case 'file':
         return createJsonlFileSink({ path: setting.path })
       case 'kafka':
-        return createKafkaSink({ brokers: config.kafkaBrokers ?? '', topic: setting.topic })
+        return createKafkaSink({ ...kafkaConnection(config), topic: setting.topic })
       case 'pubsub':
         return createPubSubSink({ ...pubsubConnection(config), topic: setting.topic })
       case 'postgres':
