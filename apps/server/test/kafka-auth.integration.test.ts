@@ -7,7 +7,17 @@ import { startTestServer, type TestServer, waitFor } from './support.js'
 
 const PLAIN_BROKERS = process.env.SLUICE_TEST_KAFKA_BROKERS ?? '127.0.0.1:9092'
 const SASL_BROKERS = process.env.SLUICE_TEST_KAFKA_SASL_BROKERS ?? '127.0.0.1:9094'
-const USER = { KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'sluice-test' }
+
+/** The server env for the SASL listener as user sluice-test, queueing on topics named after `name`. */
+const saslEnv = (password: string, name: string) => ({
+  SLUICE_QUEUE: 'kafka',
+  KAFKA_BROKERS: SASL_BROKERS,
+  KAFKA_SASL_MECHANISM: 'plain',
+  KAFKA_SASL_USERNAME: 'sluice-test',
+  KAFKA_SASL_PASSWORD: password,
+  SLUICE_INGESTION_TOPIC: `${name}_in`,
+  SLUICE_CONSUMER_GROUP: name,
+})
 
 describe('the server on a Kafka listener that requires SASL', { timeout: 120_000 }, () => {
   const run = randomUUID().slice(0, 8)
@@ -25,12 +35,7 @@ describe('the server on a Kafka listener that requires SASL', { timeout: 120_000
     await admin.createTopics({ waitForLeaders: true, topics: [{ topic: out, numPartitions: 2 }] })
     await admin.disconnect()
     const test = await startTestServer({
-      ...USER,
-      KAFKA_SASL_PASSWORD: 'sluice-test-secret',
-      SLUICE_QUEUE: 'kafka',
-      KAFKA_BROKERS: SASL_BROKERS,
-      SLUICE_INGESTION_TOPIC: `sasl_in_${run}`,
-      SLUICE_CONSUMER_GROUP: `sasl_${run}`,
+      ...saslEnv('sluice-test-secret', `sasl_${run}`),
       SLUICE_SINKS: `kafka:${out}`,
     })
     servers.push(test)
@@ -68,14 +73,7 @@ describe('the server on a Kafka listener that requires SASL', { timeout: 120_000
   })
 
   it('refuses to start with a wrong password, saying authentication failed without repeating it', async () => {
-    const failure = await startTestServer({
-      ...USER,
-      KAFKA_SASL_PASSWORD: 'not-the-password',
-      SLUICE_QUEUE: 'kafka',
-      KAFKA_BROKERS: SASL_BROKERS,
-      SLUICE_INGESTION_TOPIC: `sasl_bad_${run}`,
-      SLUICE_CONSUMER_GROUP: `sasl_bad_${run}`,
-    }).then(
+    const failure = await startTestServer(saslEnv('not-the-password', `sasl_bad_${run}`)).then(
       (server) => {
         servers.push(server)
         return null
