@@ -1,4 +1,10 @@
-import type { DeadLetter, DeadLetterSource, DeadLetterStore, NewDeadLetter } from '@sluice/core'
+import {
+  DEAD_LETTER_SOURCES,
+  type DeadLetter,
+  type DeadLetterSource,
+  type DeadLetterStore,
+  type NewDeadLetter,
+} from '@sluice/core'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { namespaceNumber } from './namespace-number.js'
 import { type AdapterFactory, createSuiteHarness, type SuiteOptions } from './support.js'
@@ -54,16 +60,8 @@ export function describeDeadLetterConformance(
 
     it('stores and filters by every source core writes', async () => {
       const store = await harness.create()
-      const sources: readonly DeadLetterSource[] = [
-        'ingestion',
-        'export-events',
-        'webhook',
-        'capture',
-        'sink',
-        'job',
-      ]
-      await store.put(sources.map((source) => entry({ source, reason: source })))
-      for (const source of sources) {
+      await store.put(DEAD_LETTER_SOURCES.map((source) => entry({ source, reason: source })))
+      for (const source of DEAD_LETTER_SOURCES) {
         expect((await store.list({ source, configId })).map((e) => e.reason)).toEqual([source])
       }
     })

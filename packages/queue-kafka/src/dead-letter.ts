@@ -1,4 +1,4 @@
-import { DeadLetterError, type DeadLetterSource, type NewDeadLetter } from '@sluice/core'
+import { DeadLetterError, isDeadLetterSource, type NewDeadLetter } from '@sluice/core'
 import { connect, type KafkaConnectionOptions } from './connection.js'
 import { toDeadLetterError } from './errors.js'
 import { createProducerSession, type OutgoingRecord } from './producer.js'
@@ -31,15 +31,6 @@ export const deadLetterHeaders = Object.freeze({
   configId: 'sluice-dead-letter-config-id',
 })
 
-const sources: readonly DeadLetterSource[] = [
-  'ingestion',
-  'export-events',
-  'webhook',
-  'capture',
-  'sink',
-  'job',
-]
-
 const invalid = (message: string) =>
   new DeadLetterError(message, { retryable: false, code: 'dead-letter.invalid', component: 'kafka' })
 
@@ -63,9 +54,9 @@ export function decodeDeadLetter(record: {
   headers?: Readonly<Record<string, string>> | undefined
 }): NewDeadLetter | null {
   const headers = record.headers ?? {}
-  const source = headers[deadLetterHeaders.source] as DeadLetterSource | undefined
+  const source = headers[deadLetterHeaders.source]
   const reason = headers[deadLetterHeaders.reason]
-  if (source === undefined || !sources.includes(source) || reason === undefined) return null
+  if (!isDeadLetterSource(source) || reason === undefined) return null
   const id = (raw: string | undefined) => (raw === undefined || !/^-?\d+$/.test(raw) ? null : Number(raw))
   return {
     source,
@@ -110,7 +101,7 @@ export function createKafkaDeadLetterTopic(options: KafkaDeadLetterTopicOptions)
       }
       for (const [index, entry] of entries.entries()) {
         if (
-          !sources.includes(entry?.source) ||
+          !isDeadLetterSource(entry?.source) ||
           typeof entry.reason !== 'string' ||
           typeof entry.payload !== 'string'
         ) {
