@@ -130,8 +130,9 @@ format_storage() {
   [ -f "$home/data/meta.properties" ] && return 0
   local cluster_id
   cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+  # `--cluster-id=<id>`, not `-t <id>`: an id starting with '-' (one in 64) would read as an option.
   java "${java_opts[@]}" -Dlog4j.configuration="file:$home/log4j.properties" -cp "$jars/*" \
-    kafka.tools.StorageTool format -t "$cluster_id" -c "$home/server.properties" >"$log" 2>&1 ||
+    kafka.tools.StorageTool format "--cluster-id=$cluster_id" -c "$home/server.properties" >"$log" 2>&1 ||
     fail "$name" "kafka-storage format failed for $home/data" "$log"
 }
 
