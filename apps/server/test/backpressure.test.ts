@@ -3,7 +3,7 @@ import { startTestServer, type TestServer } from './support.js'
 
 // Holds each batch for a while, so captured events wait in the queue.
 const SLOW_PLUGIN = `export async function processEvent(event) {
-  await new Promise((resolve) => setTimeout(resolve, 1500))
+  await new Promise((resolve) => setTimeout(resolve, 3000))
   return event
 }`
 

@@ -23,7 +23,7 @@ describe('memoryUsage', () => {
     const loaded = await sandbox.load(pluginSource({ 'index.js': HOARDER }, { name: 'hoarder', pluginId: 7 }))
     const instances = await Promise.all(
       [1, 2, 3].map(() =>
-        loaded.instantiate(stack.hostFor(loaded, 'hoarder', { pluginId: 7, config: { megabytes: 8 } })),
+        loaded.instantiate(stack.hostFor(loaded, 'hoarder', { pluginId: 7, config: { megabytes: 16 } })),
       ),
     )
     const [before] = await sandbox.memoryUsage()
@@ -36,12 +36,13 @@ describe('memoryUsage', () => {
     })
     await instances[0]?.call('runEveryMinute', [])
     const [after] = await sandbox.memoryUsage()
-    expect((after?.usedBytes ?? 0) - (before?.usedBytes ?? 0)).toBeGreaterThan(7 * MiB)
+    // 16 MiB kept; less whatever garbage of `before` a collection freed meanwhile (all of it was ~1 MiB).
+    expect((after?.usedBytes ?? 0) - (before?.usedBytes ?? 0)).toBeGreaterThan(12 * MiB)
     await loaded.dispose()
     expect(await sandbox.memoryUsage()).toEqual([])
   })
 
-  it('answers within a fraction of a second while plugin code keeps its isolate busy, with the last reading', async () => {
+  it('answers while plugin code keeps its isolate busy, with the last reading', async () => {
     const sandbox = createIsolatedVmSandbox({ callTimeoutMs: 3_000 })
     sandboxes.push(sandbox)
     const loaded = await sandbox.load(pluginSource({ 'index.js': HOARDER }))
@@ -51,10 +52,11 @@ describe('memoryUsage', () => {
     const [idle] = await sandbox.memoryUsage()
     const looping = instance.call('runEveryHour', []).catch(() => {})
     await new Promise((resolve) => setTimeout(resolve, 100))
-    const started = Date.now()
-    const [busy] = await sandbox.memoryUsage()
-    expect(Date.now() - started).toBeLessThan(1_000)
-    expect(busy?.usedBytes).toBe(idle?.usedBytes)
+    // The loop holds the isolate for its 3 s limit; the reading must not wait for it.
+    const reading = sandbox.memoryUsage()
+    const first = await Promise.race([reading.then(() => 'reading'), looping.then(() => 'loop')])
+    expect(first).toBe('reading')
+    expect((await reading)[0]?.usedBytes).toBe(idle?.usedBytes)
     await looping
   })
 })
