@@ -19,7 +19,7 @@ export function kafkaConnection({ kafka }: ServerConfig) {
   return {
     brokers: kafka.brokers ?? '',
     ...(kafka.ssl === false ? {} : { ssl: kafka.ssl === true ? true : { ca: [kafka.ssl.ca] } }),
-    ...(kafka.sasl === null ? {} : { sasl: { ...kafka.sasl } }),
+    ...(kafka.sasl === null ? {} : { sasl: kafka.sasl }),
   }
 }
 
