@@ -53,6 +53,7 @@ describe('loadServerConfig', () => {
       ssl: false,
       sasl: null,
       sessionTimeoutMs: 30_000,
+      consumers: 2,
     })
     expect(config.sinks).toEqual([
       { kind: 'stdout' },
@@ -113,12 +114,14 @@ describe('loadServerConfig', () => {
         KAFKA_SASL_USERNAME: 'sluice',
         KAFKA_SASL_PASSWORD: 'pa55',
         SLUICE_KAFKA_SESSION_TIMEOUT_MS: '10000',
+        SLUICE_KAFKA_CONSUMERS: '3',
       }).kafka,
     ).toEqual({
       brokers: 'broker.example:9094',
       ssl: { ca: readFileSync(ca, 'utf8') },
       sasl: { mechanism: 'scram-sha-512', username: 'sluice', password: 'pa55' },
       sessionTimeoutMs: 10_000,
+      consumers: 3,
     })
     expect(load({ KAFKA_SSL: 'true' }).kafka.ssl).toBe(true)
     const problems = problemsOf({
@@ -126,11 +129,13 @@ describe('loadServerConfig', () => {
       KAFKA_SASL_MECHANISM: 'plain',
       KAFKA_SASL_PASSWORD: 'hunter2',
       SLUICE_KAFKA_SESSION_TIMEOUT_MS: '1000',
+      SLUICE_KAFKA_CONSUMERS: '0',
     })
     expect(problems).toEqual([
       expect.stringMatching(/^KAFKA_SSL_CA_FILE=\/nowhere\/ca.pem cannot be read: ENOENT/),
       'KAFKA_SASL_MECHANISM=plain needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD',
       'SLUICE_KAFKA_SESSION_TIMEOUT_MS=1000 is not a whole number from 6000 to 3600000',
+      'SLUICE_KAFKA_CONSUMERS=0 is not a whole number from 1 to 64',
     ])
     expect(problems.join('\n')).not.toContain('hunter2')
     expect(

@@ -26,6 +26,8 @@ export interface KafkaSettings {
   sasl: { mechanism: (typeof KAFKA_SASL_MECHANISMS)[number]; username: string; password: string } | null
   /** How long an instance that stopped heartbeating keeps its partitions. */
   sessionTimeoutMs: number
+  /** Group members this process runs on the ingestion topic (each with its own fetch loop). */
+  consumers: number
 }
 
 /** Log levels, most verbose first. */
@@ -102,6 +104,8 @@ export const CONFIG_VARIABLES = {
   KAFKA_SASL_PASSWORD: 'Password for KAFKA_SASL_MECHANISM (a secret: never logged).',
   SLUICE_KAFKA_SESSION_TIMEOUT_MS:
     "How long a stopped or unreachable instance keeps its partitions before the others take them (default 30000; within the brokers' group.min/max.session.timeout.ms).",
+  SLUICE_KAFKA_CONSUMERS:
+    'Consumers this instance runs in the group, each fetching for its share of the partitions while the others work (default 2; 1 to 64).',
   PUBSUB_PROJECT_ID: 'Google Cloud project of the Pub/Sub queue and sinks (default sluice).',
   PUBSUB_EMULATOR_HOST: 'host:port of the Pub/Sub emulator; unset: Google Cloud.',
   DATABASE_URL:
@@ -371,6 +375,7 @@ export function loadServerConfig(env: Env, cwd: string): ServerConfig {
       ssl: kafkaSsl,
       sasl: kafkaSasl,
       sessionTimeoutMs: integer('SLUICE_KAFKA_SESSION_TIMEOUT_MS', 30_000, 6_000, 3_600_000),
+      consumers: integer('SLUICE_KAFKA_CONSUMERS', 2, 1, 64),
     },
     pubsubProjectId: text('PUBSUB_PROJECT_ID') ?? 'sluice',
     pubsubEmulatorHost: text('PUBSUB_EMULATOR_HOST'),

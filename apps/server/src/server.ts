@@ -95,6 +95,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Sl
         ? createKafkaQueue({
             ...kafkaConnection(config),
             sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+            consumers: config.kafka.consumers,
             onError: onQueueError,
           })
         : config.queue === 'pubsub'

@@ -1,5 +1,6 @@
 import { describeQueueConformance } from '@sluice/conformance'
 import type { QueueError, QueueMessage } from '@sluice/core'
+import kafkajs from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createKafkaQueue, kafkaQueueCapabilities } from './queue.js'
 
@@ -75,6 +76,37 @@ describe('createKafkaQueue against Kafka', { timeout: 60_000 }, () => {
     expect([...partitionsByKey.values()].every((partitions) => partitions.size === 1)).toBe(true)
     // Twelve keys over six partitions: more than one partition is in use.
     expect(new Set(received.map((m) => m.id.split(':')[0])).size).toBeGreaterThan(1)
+  })
+
+  it('runs `consumers` members of the group in one consume, which share the partitions and leave on stop', async () => {
+    const queue = createKafkaQueue({ brokers, partitions: 4, consumers: 3 })
+    closing.push(() => queue.close())
+    const ns = namespace()
+    const topic = `${ns}topic`
+    const records = Array.from({ length: 40 }, (_, i) => ({ key: `${ns}k${i % 8}`, value: String(i) }))
+    await queue.produce(topic, records)
+    const received = new Set<string>()
+    const subscription = await queue.consume(topic, { group: `${ns}g` }, async (batch) => {
+      for (const message of batch) received.add(message.value)
+    })
+    await until(
+      () => received.size >= records.length,
+      () => `${records.length} records, got ${received.size}`,
+    )
+    const admin = new kafkajs.Kafka({ brokers: [brokers], logLevel: kafkajs.logLevel.NOTHING }).admin()
+    await admin.connect()
+    closing.push(() => admin.disconnect())
+    const membersOfGroup = async () => (await admin.describeGroups([`${ns}g`])).groups[0]?.members ?? []
+    const members = await membersOfGroup()
+    const shares = members.map(
+      (member) =>
+        kafkajs.AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment[topic] ?? [],
+    )
+    expect(members).toHaveLength(3)
+    expect(shares.every((share) => share.length > 0)).toBe(true)
+    expect(shares.flat().sort()).toEqual([0, 1, 2, 3])
+    await subscription.stop()
+    expect(await membersOfGroup()).toEqual([])
   })
 
   it('keeps a consumer in its group while one handler call outlasts the session timeout', async () => {

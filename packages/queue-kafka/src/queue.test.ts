@@ -73,6 +73,7 @@ describe('createKafkaQueue', () => {
       ],
       [{ brokers: 'h:1', redeliveryDelayMs: -1 }, /redeliveryDelayMs/],
       [{ brokers: 'h:1', partitionsConsumedConcurrently: 0 }, /partitionsConsumedConcurrently/],
+      [{ brokers: 'h:1', consumers: 1.5 }, /consumers must be a positive integer, got 1.5/],
       [{ brokers: 'h:1', retries: -1 }, /retries must be a non-negative integer/],
     ]
     for (const [options, message] of cases) {

@@ -44,6 +44,15 @@ export interface KafkaQueueOptions extends KafkaConnectionOptions, TopicLayoutOp
    */
   partitionsConsumedConcurrently?: number
   /**
+   * Kafka consumers each `consume` runs in this process, each a member of the group with its own
+   * share of the partitions and its own fetch loop. kafkajs fetches a consumer's next records only
+   * once the handler finished every batch of its last fetch, so with one consumer the handler waits
+   * out each fetch and the slowest partition of each round; a second fetches while the first's
+   * batches are handled. Up to `consumers × partitionsConsumedConcurrently` handler calls run at once.
+   * @default 2
+   */
+  consumers?: number
+  /**
    * How long a partition whose batch was rejected waits before the batch is delivered again.
    * Other partitions keep flowing meanwhile.
    * @default 1000
@@ -124,8 +133,8 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
 }
 
 /**
- * Creates a queue transport over Apache Kafka (kafkajs). Each `consume` runs one Kafka consumer in
- * the given group: partitions are divided between the group's consumers, a fetched partition batch
+ * Creates a queue transport over Apache Kafka (kafkajs). Each `consume` runs `consumers` Kafka
+ * consumers in the given group: partitions are divided between the group's consumers, a fetched partition batch
  * is handed to the handler in slices of at most `maxBatchSize`, one slice at a time per partition
  * (so a key's records are handled in order, never two slices of one key at once), and an offset is
  * committed only after the handler resolved for every record up to it.
@@ -153,6 +162,7 @@ export function createKafkaQueue(options: KafkaQueueOptions): QueueTransport {
     options.partitionsConsumedConcurrently,
     4,
   )
+  const consumerCount = positiveInteger('consumers', options.consumers, 2)
   const redeliveryDelayMs = options.redeliveryDelayMs ?? 1_000
   if (!Number.isFinite(redeliveryDelayMs) || redeliveryDelayMs < 0) {
     throw invalid(`redeliveryDelayMs must be a non-negative number, got ${String(redeliveryDelayMs)}`)
@@ -187,10 +197,18 @@ export function createKafkaQueue(options: KafkaQueueOptions): QueueTransport {
     }
   }
 
-  const startConsumer = async (topic: string, group: string, maxBatchSize: number, handler: BatchHandler) => {
+  /**
+   * Starts one member of `group`. `attempts` is shared by the members of one `consume`, so a
+   * partition moving between them keeps counting its records' deliveries.
+   */
+  const startConsumer = async (
+    topic: string,
+    group: string,
+    maxBatchSize: number,
+    handler: BatchHandler,
+    attempts: Map<string, number>,
+  ): Promise<QueueSubscription> => {
     const operation = `consume topic "${topic}" as group "${group}"`
-    /** Deliveries so far of records whose last delivery was rejected, by message id. */
-    const attempts = new Map<string, number>()
     const resumeTimers = new Set<ReturnType<typeof setTimeout>>()
     let stopped = false
 
@@ -283,7 +301,7 @@ export function createKafkaQueue(options: KafkaQueueOptions): QueueTransport {
     }
 
     let stopping: Promise<void> | undefined
-    const subscription: QueueSubscription = {
+    return {
       stop() {
         stopping ??= (async () => {
           stopped = true
@@ -299,11 +317,40 @@ export function createKafkaQueue(options: KafkaQueueOptions): QueueTransport {
                 brokers,
               }),
             )
-          } finally {
-            attempts.clear()
-            subscriptions.delete(subscription)
           }
         })()
+        return stopping
+      },
+    }
+  }
+
+  /** Starts the `consumers` members of one `consume`; none stays running when one fails to start. */
+  const startConsumers = async (
+    topic: string,
+    group: string,
+    maxBatchSize: number,
+    handler: BatchHandler,
+  ) => {
+    /** Deliveries so far of records whose last delivery was rejected, by message id. */
+    const attempts = new Map<string, number>()
+    const started = await Promise.allSettled(
+      Array.from({ length: consumerCount }, () =>
+        startConsumer(topic, group, maxBatchSize, handler, attempts),
+      ),
+    )
+    const members = started.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []))
+    const failed = started.find((outcome) => outcome.status === 'rejected')
+    if (failed) {
+      await Promise.all(members.map((member) => member.stop()))
+      throw failed.reason
+    }
+    let stopping: Promise<void> | undefined
+    const subscription: QueueSubscription = {
+      stop() {
+        stopping ??= Promise.all(members.map((member) => member.stop())).then(() => {
+          attempts.clear()
+          subscriptions.delete(subscription)
+        })
         return stopping
       },
     }
@@ -347,7 +394,7 @@ export function createKafkaQueue(options: KafkaQueueOptions): QueueTransport {
       )
       if (typeof handler !== 'function') throw invalid('handler must be a function')
       await ensureTopic(topic, `consume topic "${topic}"`)
-      return startConsumer(topic, consumeOptions.group, maxBatchSize, handler)
+      return startConsumers(topic, consumeOptions.group, maxBatchSize, handler)
     },
 
     async close() {
