@@ -65,19 +65,42 @@ function brokerCpuSeconds(): number | null {
   }
 }
 
-/** CPU microseconds per event, of this process and of the broker, spent while `work` ran. */
+/** The machine's CPU time so far in clock ticks, all cores: [idle (incl. waiting for I/O), total], or null without /proc. */
+function machineTicks(): [number, number] | null {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8')
+      .split('\n', 1)[0]
+      ?.trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number)
+    if (!fields || fields.length < 5 || fields.some(Number.isNaN)) return null
+    return [(fields[3] ?? 0) + (fields[4] ?? 0), fields.reduce((sum, ticks) => sum + ticks, 0)]
+  } catch {
+    return null
+  }
+}
+
+/**
+ * CPU microseconds per event, of this process and of the broker, spent while `work` ran, and the
+ * share of the machine's CPU time that was idle meanwhile (a phase that leaves cores idle waits on
+ * something other than CPU).
+ */
 async function withCpu<T>(
   work: () => Promise<T>,
-): Promise<T & { processUs: number; brokerUs: number | null }> {
+): Promise<T & { processUs: number; brokerUs: number | null; idle: number | null }> {
+  const machine0 = machineTicks()
   const process0 = process.cpuUsage()
   const broker0 = brokerCpuSeconds()
   const result = await work()
   const used = process.cpuUsage(process0)
   const broker1 = brokerCpuSeconds()
+  const machine1 = machineTicks()
   return {
     ...result,
     processUs: (used.user + used.system) / EVENTS,
     brokerUs: broker0 === null || broker1 === null ? null : ((broker1 - broker0) * 1e6) / EVENTS,
+    idle: machine0 && machine1 ? (machine1[0] - machine0[0]) / (machine1[1] - machine0[1]) : null,
   }
 }
 
@@ -211,6 +234,8 @@ interface Measured {
   firstOut: number
   processUs: number
   brokerUs: number | null
+  /** Share of the machine's CPU time left idle during the phase. */
+  idle: number | null
 }
 
 /** What one phase reports: `timeUntilAll`'s times from its start, and `withCpu`'s CPU per event. */
@@ -221,6 +246,7 @@ interface PhaseTiming {
   allAt: number
   processUs: number
   brokerUs: number | null
+  idle: number | null
 }
 
 function measure(timing: PhaseTiming): Measured {
@@ -230,6 +256,7 @@ function measure(timing: PhaseTiming): Measured {
     firstOut: (timing.firstAt - timing.startedAt) / 1000,
     processUs: timing.processUs,
     brokerUs: timing.brokerUs,
+    idle: timing.idle,
   }
 }
 
@@ -319,8 +346,11 @@ async function main() {
       const broker = rounds.every((r) => r.brokerUs !== null)
         ? `, broker ${median(rounds.map((r) => r.brokerUs as number)).toFixed(1)}`
         : ''
+      const idle = rounds.every((r) => r.idle !== null)
+        ? `; machine idle ${(100 * median(rounds.map((r) => r.idle as number))).toFixed(1)}%`
+        : ''
       console.log(
-        `  ${name.padEnd(22)} ${formatNumber(median(rounds.map((r) => r.steady))).padStart(7)} events/s from the first event out; ${formatNumber(median(rounds.map((r) => r.total))).padStart(7)} events/s from the start (first event out after ${median(rounds.map((r) => r.firstOut)).toFixed(1)} s); CPU µs per event: this process ${median(rounds.map((r) => r.processUs)).toFixed(1)}${broker}`,
+        `  ${name.padEnd(22)} ${formatNumber(median(rounds.map((r) => r.steady))).padStart(7)} events/s from the first event out; ${formatNumber(median(rounds.map((r) => r.total))).padStart(7)} events/s from the start (first event out after ${median(rounds.map((r) => r.firstOut)).toFixed(1)} s); CPU µs per event: this process ${median(rounds.map((r) => r.processUs)).toFixed(1)}${broker}${idle}`,
       )
     }
     const [baseline, bare, server] = measured.map((phase) => phase.rounds) as [
