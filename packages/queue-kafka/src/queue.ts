@@ -134,10 +134,10 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
 
 /**
  * Creates a queue transport over Apache Kafka (kafkajs). Each `consume` runs `consumers` Kafka
- * consumers in the given group: partitions are divided between the group's consumers, a fetched partition batch
- * is handed to the handler in slices of at most `maxBatchSize`, one slice at a time per partition
- * (so a key's records are handled in order, never two slices of one key at once), and an offset is
- * committed only after the handler resolved for every record up to it.
+ * consumers in the given group: partitions are divided between the group's consumers, a fetched
+ * partition batch is handed to the handler in slices of at most `maxBatchSize`, one slice at a time
+ * per partition (so a key's records are handled in order, never two slices of one key at once), and
+ * an offset is committed only after the handler resolved for every record up to it.
  *
  * A rejected slice pauses its partition for `redeliveryDelayMs` and is then fetched again from its
  * first record; `deliveryAttempt` counts deliveries within this process (a record that moves to
