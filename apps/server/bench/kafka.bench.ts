@@ -65,7 +65,10 @@ function brokerCpuSeconds(): number | null {
   }
 }
 
-/** The machine's CPU time so far in clock ticks, all cores: [idle (incl. waiting for I/O), total], or null without /proc. */
+/**
+ * The machine's CPU time so far in clock ticks, all cores: [idle (waiting for I/O included), total],
+ * or null without /proc.
+ */
 function machineTicks(): [number, number] | null {
   try {
     const fields = readFileSync('/proc/stat', 'utf8')

@@ -93,11 +93,20 @@ describe('createKafkaQueue against Kafka', { timeout: 60_000 }, () => {
       () => received.size >= records.length,
       () => `${records.length} records, got ${received.size}`,
     )
-    const admin = new kafkajs.Kafka({ brokers: [brokers], logLevel: kafkajs.logLevel.NOTHING }).admin()
+    const admin = new kafkajs.Kafka({
+      brokers: brokers.split(','),
+      logLevel: kafkajs.logLevel.NOTHING,
+    }).admin()
     await admin.connect()
     closing.push(() => admin.disconnect())
-    const membersOfGroup = async () => (await admin.describeGroups([`${ns}g`])).groups[0]?.members ?? []
-    const members = await membersOfGroup()
+    const describeGroup = async () => (await admin.describeGroups([`${ns}g`])).groups[0]
+    // The last member's join may still be rebalancing the others; assignments are final once stable.
+    let group = await describeGroup()
+    for (const deadline = Date.now() + 30_000; group?.state !== 'Stable' && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      group = await describeGroup()
+    }
+    const members = group?.members ?? []
     const shares = members.map(
       (member) =>
         kafkajs.AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment[topic] ?? [],
@@ -106,7 +115,7 @@ describe('createKafkaQueue against Kafka', { timeout: 60_000 }, () => {
     expect(shares.every((share) => share.length > 0)).toBe(true)
     expect(shares.flat().sort()).toEqual([0, 1, 2, 3])
     await subscription.stop()
-    expect(await membersOfGroup()).toEqual([])
+    expect((await describeGroup())?.members).toEqual([])
   })
 
   it('keeps a consumer in its group while one handler call outlasts the session timeout', async () => {
