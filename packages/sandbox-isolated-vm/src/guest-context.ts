@@ -149,13 +149,17 @@ const textBatches: BatchCodec<JsonLaneCall, JsonCallOutcome> = {
   request(batch, fn, timeoutMs, calls) {
     const lanes = new Array<string>(calls.length)
     const lengths = new Array<number>(calls.length)
-    const texts = new Array<string>(calls.length)
+    // Concatenated, not joined: V8 keeps the pieces as a rope, which isolated-vm copies straight
+    // into the isolate. `join` would first copy a batch (often over V8's 128 KB large-object
+    // size, a fresh mapping each time) only for it to be copied again: on a 138 KB batch that
+    // cost half as much CPU again per crossing.
+    let texts = ''
     calls.forEach((call, index) => {
       lanes[index] = call.lane
       lengths[index] = call.json.length
-      texts[index] = call.json
+      texts += call.json
     })
-    return [JSON.stringify({ batch, fn, timeoutMs, lanes, lengths }), texts.join('')]
+    return [JSON.stringify({ batch, fn, timeoutMs, lanes, lengths }), texts]
   },
   decode(result, count) {
     // `[outcomes]\n` then the values' texts in order; each value's outcome gives its length.

@@ -1109,19 +1109,23 @@
   const inlineOutcome = (outcome) =>
     outcome === null ? 'null' : typeof outcome === 'string' ? outcome : `{"ok":true,"value":${outcome.json}}`
 
-  /** A text batch's result: the outcomes as a JSON array (values as `{"ok":true,"n":length}`), a newline, then the values' JSON in call order. */
+  /**
+   * A text batch's result: the outcomes as a JSON array (values as `{"ok":true,"n":length}`), a
+   * newline, then the values' JSON in call order. The values are concatenated rather than joined,
+   * so the host copies them out of the isolate without a flat copy of the batch being made first.
+   */
   function frameOutcomes(outcomes) {
     const heads = new Array(outcomes.length)
-    const values = []
+    let values = ''
     for (let index = 0; index < outcomes.length; index++) {
       const outcome = outcomes[index]
       if (typeof outcome === 'string') heads[index] = outcome
       else {
         heads[index] = `{"ok":true,"n":${outcome.json.length}}`
-        values.push(outcome.json)
+        values += outcome.json
       }
     }
-    return `[${heads.join(',')}]\n${values.join('')}`
+    return `[${heads.join(',')}]\n${values}`
   }
 
   // composeWebhook receives a PostHogEvent (SPEC §4), whose `timestamp` is a Date. Only JSON
