@@ -132,9 +132,14 @@ const eventTimestamp = (event: PluginEvent): string =>
     ? event.timestamp
     : eventTime(event).toISOString()
 
-/** The read-only form of a processed event, as onEvent and exportEvents receive it. */
-export function toProcessedEvent(event: PluginEvent): ProcessedPluginEvent {
-  const properties: Properties = { ...(event.properties ?? {}) }
+/**
+ * The read-only form of a processed event, as onEvent and exportEvents receive it, with a copy of
+ * the event's properties or, when given, `properties` instead (a copy the caller already made).
+ */
+export function toProcessedEvent(
+  event: PluginEvent,
+  properties: Properties = { ...(event.properties ?? {}) },
+): ProcessedPluginEvent {
   const processed: ProcessedPluginEvent = {
     uuid: event.uuid,
     distinct_id: event.distinct_id,

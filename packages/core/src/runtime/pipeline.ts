@@ -264,7 +264,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     }
     if (deferred.length > 0)
       properties[PLUGINS_DEFERRED] = [...listOf(properties[PLUGINS_DEFERRED]), ...deferred]
-    return toProcessedEvent({ ...item.event, properties })
+    return toProcessedEvent(item.event, properties)
   }
 
   const exportJob = (config: LiveConfig, events: readonly ProcessedPluginEvent[]): NewJob | null => {
