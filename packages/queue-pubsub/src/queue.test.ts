@@ -2,9 +2,7 @@ import { PubSub } from '@google-cloud/pubsub'
 import { QueueError, type QueueRecord } from '@sluice/core'
 import { describe, expect, it } from 'vitest'
 import { createPubSubQueue, type PubSubQueueOptions, pubSubQueueCapabilities } from './queue.js'
-
-/** Nothing listens on port 1: every call fails as fast as the service is unreachable. */
-const unreachable = { projectId: 'p', apiEndpoint: '127.0.0.1:1', timeoutMs: 500 }
+import { refusing, unreachable } from './test-support.js'
 
 describe('createPubSubQueue without a service', () => {
   it('claims ordering by key, redelivery, shared consumption and durability', () => {
@@ -61,7 +59,7 @@ describe('createPubSubQueue without a service', () => {
   })
 
   it('reports an unreachable emulator as a retryable QueueError that says what to check', async () => {
-    const queue = createPubSubQueue(unreachable)
+    const queue = createPubSubQueue(refusing)
     const failure = queue.produce('events', [{ key: 'k', value: 'v' }])
     await expect(failure).rejects.toBeInstanceOf(QueueError)
     await expect(failure).rejects.toMatchObject({
@@ -75,7 +73,7 @@ describe('createPubSubQueue without a service', () => {
       code: 'queue.unavailable',
     })
     await queue.close()
-  })
+  }, 20_000)
 
   it('refuses to work after close', async () => {
     const queue = createPubSubQueue(unreachable)

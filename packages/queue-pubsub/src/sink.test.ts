@@ -2,8 +2,7 @@ import type { ProcessedPluginEvent } from '@sluice/core'
 import { SinkError } from '@sluice/core'
 import { describe, expect, it } from 'vitest'
 import { createPubSubSink } from './sink.js'
-
-const unreachable = { projectId: 'p', apiEndpoint: '127.0.0.1:1', timeoutMs: 500 }
+import { refusing, unreachable } from './test-support.js'
 
 const event: ProcessedPluginEvent = {
   uuid: '0190a1b2-0000-7000-8000-000000000001',
@@ -42,7 +41,7 @@ describe('createPubSubSink without a service', () => {
   })
 
   it('reports an unreachable emulator as a retryable SinkError that says what to check', async () => {
-    const sink = createPubSubSink({ ...unreachable, topic: 'events_out' })
+    const sink = createPubSubSink({ ...refusing, topic: 'events_out' })
     await expect(sink.write([event])).rejects.toMatchObject({
       name: 'SinkError',
       code: 'sink.unavailable',
@@ -52,7 +51,7 @@ describe('createPubSubSink without a service', () => {
       ),
     })
     await sink.close()
-  })
+  }, 20_000)
 
   it('refuses writes after close', async () => {
     const sink = createPubSubSink({ ...unreachable, topic: 'events_out' })

@@ -5,6 +5,14 @@ export const emulatorHost = process.env.PUBSUB_EMULATOR_HOST ?? '127.0.0.1:8085'
 /** Any project id works with the emulator. */
 export const projectId = 'sluice-test'
 
+/** Nothing listens on port 1: every call fails as fast as the service is unreachable. */
+export const unreachable = { projectId: 'p', apiEndpoint: '127.0.0.1:1', timeoutMs: 500 }
+/**
+ * The same, with time to see the refusal: on a loaded machine a call can reach a 500 ms deadline
+ * before its first connection attempt was refused, and then it is reported as a timeout.
+ */
+export const refusing = { ...unreachable, timeoutMs: 3_000 }
+
 /** A client of the emulator that tests use to look at topics directly. */
 export function emulatorClient(): PubSub {
   return new PubSub({
