@@ -25,7 +25,12 @@ export interface QueueMessage extends QueueRecord {
 
 /** What a queue transport guarantees; core and the conformance suite branch on these. */
 export interface QueueCapabilities {
-  /** Messages of one key are handed out in produce order, never two batches of one key at once. */
+  /**
+   * Messages of one key are handed out in produce order, never two batches of one key at once. A
+   * message delivered again (its consumer failed or left) comes back followed by the key's later
+   * messages, so each message's last delivery is in produce order even when a consumer that left
+   * let a later one through first.
+   */
   orderedByKey: boolean
   /** Messages of a batch whose handler failed, or that were never acknowledged, are delivered again. */
   redelivers: boolean
