@@ -114,6 +114,15 @@ function readExported(json: string): ExportedShape {
   }
 }
 
+/** What every batch request tells the isolate's `run`, besides the calls. */
+interface BatchHeader {
+  batch: number
+  fn: string
+  timeoutMs: number
+  /** Batches whose results the host has taken since its last request: the isolate drops them. */
+  received: number[]
+}
+
 /** A failed outcome; the same in either kind of batch. */
 type Failed = Extract<CallOutcome, { ok: false }>
 
@@ -123,8 +132,8 @@ type Failed = Extract<CallOutcome, { ok: false }>
  * carries each call's one argument as JSON text after it, and gets each value back as text.
  */
 interface BatchCodec<C extends { lane: string }, O extends CallOutcome | JsonCallOutcome> {
-  /** Arguments of the isolate's `run` for `calls`. */
-  request(batch: number, fn: string, timeoutMs: number, calls: readonly C[]): [string] | [string, string]
+  /** Arguments of the isolate's `run` for `calls`, its request carrying `header`. */
+  request(header: BatchHeader, calls: readonly C[]): [string] | [string, string]
   /** The outcomes in a well-formed result, or null. */
   decode(result: string, count: number): O[] | null
   /** An outcome the isolate reported after an interrupt, in JSON form, already sanitised. */
@@ -132,7 +141,7 @@ interface BatchCodec<C extends { lane: string }, O extends CallOutcome | JsonCal
 }
 
 const jsonBatches: BatchCodec<LaneCall, CallOutcome> = {
-  request: (batch, fn, timeoutMs, calls) => [JSON.stringify({ batch, fn, timeoutMs, calls })],
+  request: (header, calls) => [JSON.stringify({ ...header, calls })],
   decode(result, count) {
     let parsed: unknown
     try {
@@ -146,7 +155,7 @@ const jsonBatches: BatchCodec<LaneCall, CallOutcome> = {
 }
 
 const textBatches: BatchCodec<JsonLaneCall, JsonCallOutcome> = {
-  request(batch, fn, timeoutMs, calls) {
+  request(header, calls) {
     const lanes = new Array<string>(calls.length)
     const lengths = new Array<number>(calls.length)
     // Concatenated, not joined: V8 keeps the pieces as a rope, which isolated-vm copies straight
@@ -159,7 +168,7 @@ const textBatches: BatchCodec<JsonLaneCall, JsonCallOutcome> = {
       lengths[index] = call.json.length
       texts += call.json
     })
-    return [JSON.stringify({ batch, fn, timeoutMs, lanes, lengths }), texts]
+    return [JSON.stringify({ ...header, lanes, lengths }), texts]
   },
   decode(result, count) {
     // `[outcomes]\n` then the values' texts in order; each value's outcome gives its length.
@@ -219,8 +228,8 @@ async function withinHardLimit<T>(work: Promise<T>, limitMs: number, expired: ()
 }
 
 interface GuestApi {
-  run: ivm.Reference<(request: string, texts?: string) => Promise<string>>
-  start: ivm.Reference<(batch: number) => void>
+  run: ivm.Reference<(request: string, texts?: string) => string | null>
+  wait: ivm.Reference<(batch: number) => Promise<string | null>>
   settle: ivm.Reference<(id: number, reply: string) => void>
   expire: ivm.Reference<() => number>
   collect: ivm.Reference<(batch: number) => string>
@@ -232,6 +241,8 @@ interface GuestApi {
  */
 export class GuestContext {
   #batches = 0
+  /** Batches whose results arrived since the last request (see {@link BatchHeader.received}). */
+  #received: number[] = []
   #inFlight = 0
   #tick: ReturnType<typeof setTimeout> | null = null
   #released = false
@@ -321,7 +332,7 @@ export class GuestContext {
       }
       const api: GuestApi = {
         run: await get('run'),
-        start: await get('start'),
+        wait: await get('wait'),
         settle: await get('settle'),
         expire: await get('expire'),
         collect: await get('collect'),
@@ -389,29 +400,38 @@ export class GuestContext {
     calls: readonly C[],
   ): Promise<O[]> {
     const batch = ++this.#batches
-    const request = codec.request(batch, fn, this.limits.callTimeoutMs, calls)
-    const options = { timeout: this.limits.callTimeoutMs }
-    // `run` registers the batch and resolves with its outcomes; plugin code runs in `start`'s task
-    // (see the runtime). isolated-vm runs an isolate's tasks in the order they were queued.
-    const result = this.api.run.apply(undefined, request, { ...options, result: { promise: true } })
-    result.catch(() => {
-      // Awaited below, unless `start` is interrupted and the batch abandoned.
-    })
+    const header = { batch, fn, timeoutMs: this.limits.callTimeoutMs, received: this.#received }
+    this.#received = []
+    const request = codec.request(header, calls)
     try {
-      await this.api.start.apply(undefined, [batch], options).catch((error: unknown) => {
-        // Other than an interrupt or a lost isolate, this is a promise rejection the plugin left
-        // unhandled, which isolated-vm reports on the task it happened in: the calls go on.
+      let result: unknown
+      try {
+        result = await this.api.run.apply(undefined, request, { timeout: this.limits.callTimeoutMs })
+        if (result === null) result = await this.#wait(batch)
+        else this.#received.push(batch)
+      } catch (error) {
         if (isSyncTimeout(error) || this.owner.lossOf(this.handle.generation)) throw error
-      })
-      return this.#outcomes(codec, await result, calls.length)
+        // A promise rejection the plugin left unhandled, which isolated-vm reports on the task it
+        // happened in: the calls go on, and the isolate keeps the batch's result for `wait`.
+        result = await this.#wait(batch)
+      }
+      return this.#outcomes(codec, result, calls.length)
     } catch (error) {
       const loss = this.owner.lossOf(this.handle.generation)
       if (loss) return calls.map(() => lossFailure(loss, this.limits, this.memoryLimitMb) as O)
-      if (isSyncTimeout(error)) return this.#recoverInterrupted(codec, fn, batch, calls, result)
+      if (isSyncTimeout(error)) return this.#recoverInterrupted(codec, fn, batch, calls)
       return calls.map(
         () => failure('SandboxError', `the sandbox failed the call: ${(error as Error).message}`) as O,
       )
     }
+  }
+
+  /** The result the isolate keeps for `batch`, once the batch has finished. */
+  #wait(batch: number): Promise<unknown> {
+    return this.api.wait.apply(undefined, [batch], {
+      timeout: this.limits.callTimeoutMs,
+      result: { promise: true },
+    })
   }
 
   #outcomes<O extends CallOutcome | JsonCallOutcome>(
@@ -436,7 +456,6 @@ export class GuestContext {
     fn: string,
     batch: number,
     calls: readonly C[],
-    result: Promise<unknown>,
   ): Promise<O[]> {
     let collected: { outcomes: unknown[]; started: unknown[] } = { outcomes: [], started: [] }
     try {
@@ -447,9 +466,9 @@ export class GuestContext {
         started?: unknown
       } | null
       // The batch finished after the interrupt (the deadline of the call that ran away failed it
-      // first): its outcomes are on their way. Running its calls again would repeat them.
+      // first): the isolate keeps its result. Running its calls again would repeat them.
       if (report?.finished === true) {
-        return this.#outcomes(codec, await result.catch(() => null), calls.length)
+        return this.#outcomes(codec, await this.#wait(batch).catch(() => null), calls.length)
       }
       // The report is plugin-controlled (a poisoned builtin can rewrite it); use it only if well-formed.
       if (report && Array.isArray(report.outcomes) && Array.isArray(report.started)) {

@@ -39,6 +39,25 @@ describe('text batches (callEachJson)', () => {
     ])
   })
 
+  it('returns every outcome of a batch whose calls leave promise rejections unhandled, whether they finish at once or later', async () => {
+    const instance = await load(`exports.processEvent = (e, { cache }) => {
+      Promise.reject(new Error('nobody listens'))
+      const seen = { ...e, properties: { ...e.properties, seen: true } }
+      return e.properties.n % 2 === 0 ? seen : cache.get('k').then(() => seen)
+    }`)
+    const seen = (n: number) => JSON.stringify({ ...event(n), properties: { n, seen: true } })
+    for (const ns of [
+      [0, 2, 4],
+      [0, 1, 2, 3],
+    ]) {
+      const outcomes = await instance.callEachJson(
+        'processEvent',
+        ns.map((n) => ({ lane: `u${n}`, json: text(n) })),
+      )
+      expect(outcomes).toEqual(ns.map((n) => ({ ok: true, json: seen(n) })))
+    }
+  })
+
   it('keeps call order and lane order when a large batch is split into chunks', async () => {
     const instance = await load(`exports.processEvent = (e, { global }) => {
       const seen = (global[e.distinct_id] = (global[e.distinct_id] || 0) + 1)

@@ -1277,16 +1277,25 @@
   }
 
   /**
-   * Runs one batch: calls in a lane run in order, lanes run concurrently. Resolves to the JSON
-   * array of outcomes, or for a text batch to `frameOutcomes`' framing.
+   * Runs one batch: calls in a lane run in order, lanes run concurrently. Returns the batch's
+   * result (the JSON array of outcomes, or for a text batch `frameOutcomes`' framing) when every
+   * call finished synchronously, as most processEvent batches do, so one crossing carries the
+   * batch in and out; else null, and the host waits for the result with `wait`.
+   *
+   * Plugin code runs in this task, and isolated-vm fails a task in which a promise rejection is
+   * left unhandled, whatever it returned. So a result stays here until the host says, in a later
+   * request's `received`, that it has it; after such a failure the host fetches it with `wait`.
    */
-  async function run(requestJson, texts) {
+  function run(requestJson, texts) {
     const request = readRequest(requestJson, texts)
+    if (Array.isArray(request.received)) for (const batch of request.received) batches.delete(batch)
     const count = request.count
     const state = {
       outcomes: new Array(count).fill(null),
       started: new Array(count).fill(false),
       abandoned: false,
+      result: undefined,
+      pending: undefined,
     }
     batches.set(request.batch, state)
     const lanes = new Map()
@@ -1296,44 +1305,47 @@
       if (lane) lane.push(index)
       else lanes.set(key, [index])
     }
-    // Settles once `collect` gives up on the batch, so the host's promise for it settles too.
+    const call = callTarget(request.fn, request.text === true)
+    const waiting = []
+    for (const indices of lanes.values()) {
+      const pending = runLane(state, request, call, indices, 0)
+      if (pending) waiting.push(pending)
+    }
+    const finish = () => {
+      state.result = request.text ? frameOutcomes(state.outcomes) : `[${state.outcomes.join(',')}]`
+      return state.result
+    }
+    if (waiting.length === 0) return finish()
+    // Settles once `collect` gives up on the batch, so the host's wait for it settles too.
     const abandoned = new Promise((resolve) => {
       state.abandon = resolve
     })
-    // Plugin code runs only once the host calls `start`, in a task of its own: isolated-vm fails
-    // the task in which a promise rejection is left unhandled, and that must not be this one,
-    // whose promise carries the outcomes of the whole batch.
-    await new Promise((resolve) => {
-      state.start = resolve
-    })
-    try {
-      const call = callTarget(request.fn, request.text === true)
-      const waiting = []
-      for (const indices of lanes.values()) {
-        const pending = runLane(state, request, call, indices, 0)
-        if (pending) waiting.push(pending)
-      }
-      if (waiting.length > 0) await Promise.race([Promise.all(waiting), abandoned])
-      return request.text ? frameOutcomes(state.outcomes) : `[${state.outcomes.join(',')}]`
-    } finally {
-      batches.delete(request.batch)
-    }
+    state.pending = Promise.race([Promise.all(waiting), abandoned]).then(finish)
+    return null
   }
 
-  /** Lets a batch that `run` registered begin. */
-  function start(batch) {
+  /**
+   * The result of a batch that `run` did not return (it was still running, or its task failed on
+   * a promise rejection the plugin left unhandled), once it is there; null for an unknown batch.
+   */
+  async function wait(batch) {
     const state = batches.get(batch)
-    state?.start?.()
+    if (!state) return null
+    try {
+      return state.result ?? (state.pending ? await state.pending : null)
+    } finally {
+      batches.delete(batch)
+    }
   }
 
   /**
    * Stops a batch the host had to abandon (a runaway interrupted it) and reports how far it got:
    * finished outcomes (`null` where unfinished) and which calls had started; or that it finished
-   * after all (the runaway call's deadline failed it), its outcomes on their way to the host.
+   * after all (the runaway call's deadline failed it), its result kept for the host's `wait`.
    */
   function collect(batch) {
     const state = batches.get(batch)
-    if (!state) return '{"finished":true}'
+    if (!state || state.result !== undefined) return '{"finished":true}'
     state.abandoned = true
     state.abandon?.()
     batches.delete(batch)
@@ -1414,5 +1426,5 @@
     Object.defineProperty(globalThis, name, { value: globals[name], writable: true, configurable: true })
   }
 
-  return { define, boot, run, start, settle, expire, collect }
+  return { define, boot, run, wait, settle, expire, collect }
 })
