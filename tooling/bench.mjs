@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { basename, dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { serverNodeFlags } from '../apps/cli/bin/node-flags.mjs'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
 // Resolved from here, so every package's benchmark can use it without depending on it.
@@ -34,7 +35,9 @@ let failed = false
 for (const name of requested.length > 0 ? requested : [...benchmarks.keys()]) {
   const file = benchmarks.get(name)
   console.log(`\n▶ ${name} (${relative(root, file)})`)
-  const run = spawnSync(process.execPath, ['--conditions=sluice-source', '--import', tsx, file], {
+  // Benchmarks run the server in their own process: under the flags `sluice serve` runs with.
+  const args = [...serverNodeFlags(), '--conditions=sluice-source', '--import', tsx, file]
+  const run = spawnSync(process.execPath, args, {
     cwd: dirname(dirname(file)),
     stdio: 'inherit',
     env: { ...process.env, NODE_OPTIONS: '' },

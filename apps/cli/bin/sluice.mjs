@@ -9,6 +9,7 @@
 //   rejects TypeScript-only syntax such as constructor parameter properties.
 import { existsSync } from 'node:fs'
 import { register } from 'node:module'
+import { serverNodeFlags, sizedByOperator } from './node-flags.mjs'
 
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number)
 if (major < 22 || (major === 22 && minor < 12)) {
@@ -16,6 +17,14 @@ if (major < 22 || (major === 22 && minor < 12)) {
     `sluice needs Node.js 22.12 or newer (isolated-vm 6); this is ${process.versions.node}.\n`,
   )
   process.exit(1)
+}
+
+// The server runs with a young generation sized for it (node-flags.mjs), which V8 takes only on the
+// command line: the process replaces itself with one that has the flags (same pid, same stdio),
+// unless the operator sized it already. Without process.execve (Windows, Node < 22.15) it runs as is.
+if (process.argv[2] === 'serve' && !sizedByOperator() && typeof process.execve === 'function') {
+  const args = [...serverNodeFlags(), ...process.execArgv, ...process.argv.slice(1)]
+  process.execve(process.execPath, [process.execPath, ...args], process.env)
 }
 
 const source = new URL('../src/main.ts', import.meta.url)

@@ -144,7 +144,8 @@ export function sdkEvent(index: number, sentAtMs: number): Record<string, unknow
 
 /** The benchmark's heading: Node, cores and load, so numbers are read with their conditions. */
 export function describeMachine(): string {
-  return `Node ${process.version}, ${cpus().length} cores`
+  const flags = process.execArgv.filter((flag) => flag.includes('semi-space'))
+  return `Node ${process.version}${flags.length > 0 ? ` (${flags.join(' ')})` : ''}, ${cpus().length} cores`
 }
 
 /** The value at `fraction` (0..1) of `values` sorted ascending, in the unit they are in. */
