@@ -169,6 +169,41 @@ describe('limits (SPEC §2.2)', () => {
     expect(await instance.call('processEvent', [event(4)])).toEqual(event(4))
   })
 
+  it.each([
+    ['JSON', false],
+    ['text', true],
+  ])(
+    "interrupts an infinite loop in a continuation of the batch's own task (%s batch): its unfinished calls time out, none runs twice",
+    async (_kind, text) => {
+      const { instance } = await load(
+        {
+          'index.js': `exports.processEvent = async (e, { global }) => {
+          global[e.distinct_id] = (global[e.distinct_id] || 0) + 1
+          await null
+          if (e.properties.n === 2) for (;;) {}
+          return { ...e, runs: global[e.distinct_id] }
+        }`,
+        },
+        { sandbox: { callTimeoutMs: 300 } },
+      )
+      const events = [1, 2, 3].map(event)
+      const outcomes = text
+        ? await instance.callEachJson(
+            'processEvent',
+            events.map((e) => ({ lane: e.distinct_id, json: JSON.stringify(e) })),
+          )
+        : await instance.callEach(
+            'processEvent',
+            events.map((e) => ({ lane: e.distinct_id, args: [e] })),
+          )
+      for (const outcome of outcomes) {
+        expect(outcome).toMatchObject({ ok: false, failure: { name: 'TimeoutError', timeout: true } })
+      }
+      // A call run again by the recovery would have counted twice already.
+      expect(await instance.call('processEvent', [event(3)])).toEqual({ ...event(3), runs: 2 })
+    },
+  )
+
   it('interrupts an infinite loop that starts after an await', async () => {
     const gate = gatedFetch()
     const { instance } = await load(

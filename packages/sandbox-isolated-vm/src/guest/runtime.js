@@ -1316,11 +1316,12 @@
       return state.result
     }
     if (waiting.length === 0) return finish()
-    // Settles once `collect` gives up on the batch, so the host's wait for it settles too.
+    // Settles (with no result) once `collect` gives up on the batch, so a wait for it settles too;
+    // the abandoned batch's calls may never finish, so its result is not framed.
     const abandoned = new Promise((resolve) => {
-      state.abandon = resolve
+      state.abandon = () => resolve(null)
     })
-    state.pending = Promise.race([Promise.all(waiting), abandoned]).then(finish)
+    state.pending = Promise.race([Promise.all(waiting).then(finish), abandoned])
     return null
   }
 
