@@ -7,11 +7,10 @@ const HEAP_FLAG = /^--(max|min)[-_]semi[-_]space[-_]size\b/
 /**
  * A young generation sized to the machine: semi-spaces of 1/128 of its memory (or of the
  * process's cgroup limit), a power of two from 16 to 128 MB (128 from 16 GB up), starting at half
- * that. Events stay
- * alive across several scavenges while they wait for their batch (fetched, in the plugins'
- * isolates, in the sink), so a young generation of V8's default size (up to 64 MB semi-spaces,
- * from 1 MB) copies and promotes most of them; 128 MB semi-spaces cut the server's CPU per event
- * with 3 plugins by about a fifth (docs/benchmarks.md).
+ * that. Events stay alive across several scavenges while they wait for their batch (fetched, in
+ * the plugins' isolates, in the sink), so a young generation of V8's default size (up to 64 MB
+ * semi-spaces, from 1 MB) copies and promotes most of them; 128 MB semi-spaces cut the server's
+ * CPU per event with 3 plugins by about 15% (docs/benchmarks.md).
  *
  * @param {number} [memoryBytes] the memory to size for; by default this machine's or cgroup's
  * @returns {string[]}
